@@ -1,0 +1,6 @@
+//! Signatures: finding candidates, checking them with trusted keys, and applying the identity policy.
+
+pub mod bundle;
+pub mod identity;
+pub mod keys;
+pub mod payload;
