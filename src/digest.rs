@@ -177,11 +177,15 @@ pub enum Mismatch {
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Mismatch::TooLong { expected } => write!(f, "size mismatch: descriptor says {expected} bytes, content is longer"),
+            Mismatch::TooLong { expected } => {
+                write!(f, "size mismatch: descriptor says {expected} bytes, content is longer")
+            }
             Mismatch::TooShort { expected, actual } => {
                 write!(f, "size mismatch: descriptor says {expected} bytes, content has {actual}")
             }
-            Mismatch::Digest { expected, actual } => write!(f, "digest mismatch: descriptor says {expected}, content hashes to {actual}"),
+            Mismatch::Digest { expected, actual } => {
+                write!(f, "digest mismatch: descriptor says {expected}, content hashes to {actual}")
+            }
         }
     }
 }
@@ -257,7 +261,9 @@ impl<R: Read> Read for VerifyingReader<R> {
 /// anything larger than `limit` before reading and never reading more than `size` + 1 bytes.
 pub fn read_verified<R: Read>(inner: R, expected: &Digest, size: u64, limit: u64) -> Result<Vec<u8>, ReadError> {
     if size > limit {
-        return Err(ReadError::Io(io::Error::other(format!("{size} bytes is over the {limit}-byte limit for metadata"))));
+        return Err(ReadError::Io(io::Error::other(format!(
+            "{size} bytes is over the {limit}-byte limit for metadata"
+        ))));
     }
     let mut reader = VerifyingReader::new(inner, expected, size);
     let mut out = Vec::with_capacity(size as usize);

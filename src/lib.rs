@@ -1,7 +1,14 @@
 //! airlock: verify container image bundles (OCI layouts, archives, registries) and their sigstore
 //! signatures, offline first. The binary in `main.rs` is glue; everything lives in this library.
 
+pub mod cli;
 pub mod digest;
 pub mod imagelist;
 pub mod reference;
+pub mod report;
 pub mod signature;
+pub mod source;
+pub mod verify;
+
+/// The version and the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("AIRLOCK_GIT_COMMIT"), ")");

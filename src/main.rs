@@ -1,1 +1,4 @@
-fn main() {}
+//! The airlock binary: glue around the library.
+fn main() -> std::process::ExitCode {
+    airlock::cli::main()
+}

@@ -1,6 +1,8 @@
 //! Signatures: finding candidates, checking them with trusted keys, and applying the identity policy.
 
 pub mod bundle;
+pub mod check;
 pub mod identity;
 pub mod keys;
 pub mod payload;
+pub mod rekor;

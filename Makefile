@@ -1,0 +1,40 @@
+# airlock — `make demo` verifies the shipped testdata, `make test` runs every test.
+CARGO ?= cargo
+AIRLOCK := target/debug/airlock
+
+.PHONY: all build demo test lint fixtures clean
+
+all: build
+
+build:
+	$(CARGO) build --quiet
+
+# A PASS and two FAILs on the shipped fixtures, each explained.
+demo: build
+	@echo "== A signed multi-arch image (index + each platform signed by skopeo): PASS"
+	$(AIRLOCK) verify-archive testdata/layouts/signed-multi-all -p testdata/keys/p256.pub
+	@echo
+	@echo "== The same image signed by another key: FAIL bad-signature (exit 1 expected)"
+	-$(AIRLOCK) verify-archive testdata/layouts/signed-multi-all -p testdata/keys/other.pub
+	@echo
+	@echo "== A layout whose arm64 layer has one flipped byte: FAIL corrupt (exit 1 expected)"
+	-$(AIRLOCK) verify-archive testdata/layouts/multi-corrupt-arm64 -p testdata/keys/p256.pub
+	@echo
+	@echo "== A signature copied from another repository: accepted only with --exact-repository"
+	-$(AIRLOCK) verify-archive testdata/layouts/copied-repo -p testdata/keys/p256.pub
+	$(AIRLOCK) verify-archive testdata/layouts/copied-repo -p testdata/keys/p256.pub \
+		--exact-repository registry.airlock.test/airlock/single
+
+test:
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Regenerates testdata/ with real signers (skopeo 1.18, cosign 2.5) and a local registry; needs root.
+fixtures:
+	testdata/make-fixtures.sh
+
+clean:
+	$(CARGO) clean

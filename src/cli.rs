@@ -1,0 +1,442 @@
+//! The command line: clap definitions, turning flags into engine options, and printing. Exit status:
+//! 0 every selected image verified, 1 something failed or nothing was verified, 2 airlock could not run.
+
+use crate::imagelist::{self, ListLine};
+use crate::reference::DockerRef;
+use crate::report::{self, Context, Format};
+use crate::signature::check::Trust;
+use crate::signature::identity::IdentityPolicy;
+use crate::signature::keys::TrustedKey;
+use crate::source::{self, Source};
+use crate::verify::platform::PlatformFilter;
+use crate::verify::{self, BlobMode, Options, Scope};
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(name = "airlock", version = crate::VERSION, about = "Verify container image bundles and their sigstore signatures, offline first")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Verify OCI layouts, skopeo dir: directories and image archives, offline.
+    VerifyArchive(VerifyArchive),
+    /// hangar `sign validate` compatible: verify the images of a list (against --source PATH).
+    Validate(Validate),
+    /// hangar compatibility: `airlock sign validate` is `airlock validate`.
+    Sign {
+        #[command(subcommand)]
+        command: SignCommand,
+    },
+    /// List what a source holds: images, platforms, signatures.
+    List(ListArgs),
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page.
+    Man,
+}
+
+#[derive(Subcommand, Debug)]
+enum SignCommand {
+    /// Same as `airlock validate`.
+    Validate(Validate),
+}
+
+#[derive(Args, Debug)]
+struct VerifyArchive {
+    /// Layouts, dir: directories or archives; several PATHs are one source for signature lookup.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Image list (hangar format): verify exactly these images and report those missing.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    /// Failed-image list (hangar format); written only when something failed.
+    #[arg(short = 'o', long = "failed")]
+    failed: Option<PathBuf>,
+    /// Config and layers: hash them, only check they exist, or not at all.
+    #[arg(long, value_enum, default_value = "verify")]
+    blobs: BlobMode,
+}
+
+#[derive(Args, Debug)]
+struct Validate {
+    /// Image list (hangar format).
+    #[arg(short = 'f', long = "file", required = true)]
+    file: PathBuf,
+    /// Use a layout or archive instead of a registry.
+    #[arg(long)]
+    source: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    /// Failed-image list (hangar format); written only when something failed.
+    #[arg(short = 'o', long = "failed", default_value = "sign-failed.txt")]
+    failed: PathBuf,
+    /// Config and layers: hash them, only check they exist, or not at all.
+    #[arg(long, value_enum, default_value = "exist")]
+    blobs: BlobMode,
+    /// hangar compatibility; no effect (airlock never prompts).
+    #[arg(short = 'y', long = "auto-yes")]
+    auto_yes: bool,
+    /// hangar compatibility; no effect (airlock builds its own policy from the flags).
+    #[arg(long)]
+    insecure_policy: bool,
+    /// hangar compatibility; no effect (no transparency log is required unless --rekor-pubkey is given).
+    #[arg(long)]
+    insecure_ignore_tlog: bool,
+    /// hangar compatibility; no effect (airlock never contacts Rekor).
+    #[arg(long)]
+    rekor_url: Option<String>,
+    /// hangar compatibility; no effect (airlock is always offline towards sigstore services).
+    #[arg(long)]
+    offline: bool,
+    /// hangar compatibility; no effect.
+    #[arg(long)]
+    hide_log_time: bool,
+    /// hangar compatibility: `false` means --signature-scope platform.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    validate_manifest_index: Option<bool>,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: ListFormat,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+/// Options both verifying commands share.
+#[derive(Args, Debug)]
+struct Common {
+    /// Trusted public key (PEM); repeatable; any one key may accept a signature.
+    #[arg(short = 'p', long = "sigstore-pubkey", visible_short_alias = 'k', visible_alias = "key")]
+    keys: Vec<PathBuf>,
+    /// Trusted Rekor key: each accepted signature must then carry a Rekor SET bound to it.
+    #[arg(long = "rekor-pubkey")]
+    rekor_keys: Vec<PathBuf>,
+    /// Platforms to check, comma separated (`arm/v7` selects a variant).
+    #[arg(short = 'a', long, default_value = "amd64,arm64")]
+    arch: String,
+    #[arg(long, default_value = "linux")]
+    os: String,
+    /// Every platform named by --arch/--os must be present in each image.
+    #[arg(long)]
+    require_platforms: bool,
+    /// Replace the registry of every list line (hangar rules).
+    #[arg(long)]
+    registry: Option<String>,
+    /// Replace the project of every list line (hangar rules).
+    #[arg(long)]
+    project: Option<String>,
+    /// Signed identity `exactRepository` (signatures copied from another registry).
+    #[arg(long)]
+    exact_repository: Option<String>,
+    /// match-repo-digest-or-exact, match-exact, match-repository, exact-reference:REF,
+    /// exact-repository:REPO, remap:PREFIX=SIGNEDPREFIX.
+    #[arg(long)]
+    signed_identity: Option<String>,
+    /// Names the image of a source entry that carries no name.
+    #[arg(long)]
+    reference: Option<String>,
+    /// Which digests must be signed.
+    #[arg(long, value_enum, default_value = "auto")]
+    signature_scope: Scope,
+    /// Parallel images and blobs.
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+    /// Structured per-image results; `-` is stdout.
+    #[arg(short = 'r', long)]
+    report: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "json")]
+    format: Format,
+    /// Verify a deterministic 1/N of the list (K/N, K from 1).
+    #[arg(long)]
+    shard: Option<String>,
+    /// Only the summary and failures.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    #[arg(long)]
+    debug: bool,
+}
+
+/// Runs airlock with the process arguments; returns the exit status.
+pub fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return std::process::ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return std::process::ExitCode::from(0);
+            }
+            eprintln!("airlock: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::VerifyArchive(v) => {
+            let sources = open_all(&v.paths)?;
+            execute(sources, &v.paths, v.common, v.file.as_deref(), v.blobs, v.failed, false)
+        }
+        Command::Validate(v) | Command::Sign { command: SignCommand::Validate(v) } => validate(v),
+        Command::List(l) => list(l),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "airlock", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(0)
+        }
+    }
+}
+
+fn validate(mut v: Validate) -> Result<u8> {
+    for (given, flag) in [
+        (v.auto_yes, "--auto-yes"),
+        (v.insecure_policy, "--insecure-policy"),
+        (v.insecure_ignore_tlog, "--insecure-ignore-tlog"),
+        (v.rekor_url.is_some(), "--rekor-url"),
+        (v.offline, "--offline"),
+        (v.hide_log_time, "--hide-log-time"),
+    ] {
+        if given {
+            eprintln!("airlock: note: {flag} is accepted for hangar compatibility and has no effect");
+        }
+    }
+    if v.validate_manifest_index == Some(false) {
+        eprintln!("airlock: note: --validate-manifest-index=false means --signature-scope platform");
+        v.common.signature_scope = Scope::Platform;
+    }
+    let Some(path) = v.source.clone() else {
+        bail!("remote registries are not supported yet: give --source PATH (a layout or archive)");
+    };
+    let paths = vec![path];
+    let sources = open_all(&paths)?;
+    execute(sources, &paths, v.common, Some(&v.file), v.blobs, Some(v.failed), true)
+}
+
+fn open_all(paths: &[PathBuf]) -> Result<Vec<Box<dyn Source>>> {
+    paths.iter().map(|p| source::detect::open(p).map_err(|e| anyhow!(e))).collect()
+}
+
+fn load_keys(files: &[PathBuf]) -> Result<Vec<TrustedKey>> {
+    files.iter().map(|f| TrustedKey::load(f).with_context(|| format!("key {}", f.display()))).collect()
+}
+
+fn identity_policy(common: &Common) -> Result<IdentityPolicy> {
+    match (&common.signed_identity, &common.exact_repository) {
+        (Some(_), Some(_)) => bail!("--signed-identity and --exact-repository cannot be combined"),
+        (Some(spec), None) => IdentityPolicy::parse_cli(spec).map_err(|e| anyhow!("--signed-identity: {e}")),
+        (None, Some(repo)) => IdentityPolicy::parse_cli(&format!("exact-repository:{repo}"))
+            .map_err(|e| anyhow!("--exact-repository: {e}")),
+        (None, None) => Ok(IdentityPolicy::Default),
+    }
+}
+
+/// Checks an explicitly given output path before any work starts.
+fn check_writable(path: &Path, flag: &str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let meta =
+        std::fs::metadata(&dir).with_context(|| format!("{flag} {}: folder {}", path.display(), dir.display()))?;
+    if !meta.is_dir() || meta.permissions().readonly() {
+        bail!("{flag} {}: folder {} is not writable", path.display(), dir.display());
+    }
+    let probe = dir.join(format!(".airlock-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .with_context(|| format!("{flag} {}: folder {} is not writable", path.display(), dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+fn parse_shard(spec: &str) -> Result<(usize, usize)> {
+    let (k, n) = spec.split_once('/').ok_or_else(|| anyhow!("--shard {spec}: expected K/N"))?;
+    let (k, n): (usize, usize) = (k.parse()?, n.parse()?);
+    if n == 0 || k == 0 || k > n {
+        bail!("--shard {spec}: need 1 <= K <= N");
+    }
+    Ok((k, n))
+}
+
+fn read_list(path: &Path, common: &Common) -> Result<Vec<ListLine>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("image list {}", path.display()))?;
+    let (lines, warnings) = imagelist::parse_list(&text);
+    for w in warnings {
+        eprintln!("airlock: warning: {}:{}: {}", path.display(), w.line_no, w.message);
+    }
+    Ok(lines.iter().map(|l| l.with_overrides(common.registry.as_deref(), common.project.as_deref())).collect())
+}
+
+fn execute(
+    sources: Vec<Box<dyn Source>>,
+    paths: &[PathBuf],
+    common: Common,
+    list_file: Option<&Path>,
+    blobs: BlobMode,
+    failed: Option<PathBuf>,
+    failed_is_default: bool,
+) -> Result<u8> {
+    let keys = load_keys(&common.keys)?;
+    let rekor_keys = load_keys(&common.rekor_keys)?;
+    if !rekor_keys.is_empty() && keys.is_empty() {
+        bail!("--rekor-pubkey needs at least one --sigstore-pubkey");
+    }
+    let identity = identity_policy(&common)?;
+    let platforms = PlatformFilter::parse(&common.arch, &common.os).map_err(|e| anyhow!(e))?;
+    let reference = match &common.reference {
+        Some(r) => Some(DockerRef::parse(r).map_err(|e| anyhow!("--reference {r}: {e}"))?),
+        None => None,
+    };
+    let list = match list_file {
+        Some(p) => Some(read_list(p, &common)?),
+        None => None,
+    };
+    let shard = common.shard.as_deref().map(parse_shard).transpose()?;
+    if let Some(p) = &failed {
+        if !failed_is_default {
+            check_writable(p, "--failed")?;
+        }
+    }
+    if let Some(p) = common.report.as_ref().filter(|p| p.as_os_str() != "-") {
+        check_writable(p, "--report")?;
+    }
+    let source: Box<dyn Source> = if sources.len() == 1 {
+        sources.into_iter().next().expect("one")
+    } else {
+        Box::new(source::multi::Multi::new(sources))
+    };
+    for key in common.keys.iter().chain(&common.rekor_keys) {
+        if source.contains_path(key) {
+            eprintln!(
+                "airlock: WARNING: trusted key {} lives inside the source being verified: the bundle would be vouching for itself",
+                key.display()
+            );
+        }
+    }
+    let mut targets = verify::plan(source.as_ref(), list.as_deref(), reference.as_ref());
+    if let Some((k, n)) = shard {
+        targets = targets.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, t)| t).collect();
+    }
+    let ctx = Context {
+        paths: paths.iter().map(|p| p.display().to_string()).collect(),
+        file_sha256: Vec::new(),
+        keys: keys.iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect(),
+        signatures_checked: !keys.is_empty(),
+        blobs_checked: blobs != BlobMode::Skip,
+    };
+    let trust = (!keys.is_empty()).then_some(Trust { keys, rekor_keys, identity });
+    let opts = Options {
+        trust,
+        platforms,
+        require_platforms: common.require_platforms,
+        scope: common.signature_scope,
+        blobs,
+        jobs: common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let nothing = targets.is_empty();
+    let run = verify::run(source.as_ref(), targets, &opts);
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for r in &run.results {
+        if !(common.quiet && r.passed()) {
+            writeln!(out, "{}", report::line(r, &ctx))?;
+        }
+        if !common.quiet {
+            for n in &r.notes {
+                eprintln!("airlock: note: {}: {n}", r.reference);
+            }
+        }
+    }
+    writeln!(out, "{}", report::summary(&run, &ctx))?;
+    if nothing {
+        writeln!(out, "nothing verified")?;
+    }
+    if let Some(path) = &common.report {
+        let text = report::render(&run, &ctx, common.format);
+        if path.as_os_str() == "-" {
+            out.write_all(text.as_bytes())?;
+        } else {
+            report::write_atomic(path, text.as_bytes()).with_context(|| format!("--report {}", path.display()))?;
+        }
+    }
+    drop(out);
+    if let Some(path) = &failed {
+        match report::write_failed(path, &run) {
+            Ok(true) => eprintln!("airlock: failed images written to {}", path.display()),
+            Ok(false) if path.exists() => {
+                eprintln!("airlock: warning: {} is from an earlier run (nothing failed this time)", path.display())
+            }
+            Ok(false) => {}
+            Err(e) if failed_is_default => eprintln!("airlock: warning: could not write {}: {e}", path.display()),
+            Err(e) => return Err(anyhow!(e).context(format!("--failed {}", path.display()))),
+        }
+    }
+    Ok(if run.failed() > 0 || nothing { 1 } else { 0 })
+}
+
+fn list(args: ListArgs) -> Result<u8> {
+    let sources = open_all(&args.paths)?;
+    let source: Box<dyn Source> = if sources.len() == 1 {
+        sources.into_iter().next().expect("one")
+    } else {
+        Box::new(source::multi::Multi::new(sources))
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut rows = Vec::new();
+    for e in source.entries() {
+        let name =
+            e.full_names.first().map(|r| r.to_string()).or(e.stored_name.clone()).unwrap_or_else(|| "(unnamed)".into());
+        let sigs = source.signature_manifests(e.identity(), &e.descriptor.digest).map(|s| s.len()).unwrap_or(0)
+            + source.raw_signatures(&e.descriptor.digest).map(|f| f.candidates.len()).unwrap_or(0)
+            + source.referrers(e.identity(), &e.descriptor.digest).map(|r| r.len()).unwrap_or(0);
+        rows.push((name, e.descriptor.media_type.clone(), e.descriptor.digest.to_string(), sigs));
+    }
+    match args.format {
+        ListFormat::Table => {
+            for (name, mt, digest, sigs) in &rows {
+                writeln!(out, "{name}\t{digest}\t{mt}\t{sigs} signature manifest(s)")?;
+            }
+        }
+        ListFormat::Json => {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(n, mt, d, s)| serde_json::json!({"reference": n, "digest": d, "mediaType": mt, "signatures": s}))
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,304 @@
+//! Rendering results: PASS/FAIL lines and the summary (SPEC §7), the failed-image list (atomic, list
+//! order), and the structured report as JSON, YAML or CSV.
+
+use crate::verify::Run;
+use crate::verify::result::ImageResult;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Yaml,
+    Csv,
+}
+
+/// Facts about the run that the report records besides the results.
+pub struct Context {
+    pub paths: Vec<String>,
+    /// SHA-256 of each source file, when the source is a file.
+    pub file_sha256: Vec<(String, String)>,
+    /// (key file, sha256 of its DER SubjectPublicKeyInfo)
+    pub keys: Vec<(String, String)>,
+    pub signatures_checked: bool,
+    pub blobs_checked: bool,
+}
+
+/// One line per image: `PASS ref (…)` or `FAIL ref: kind: reason; …`.
+pub fn line(r: &ImageResult, ctx: &Context) -> String {
+    if r.passed() {
+        let mut parts = Vec::new();
+        if r.artifact {
+            parts.push("artifact".to_string());
+        } else {
+            let n = r.platform_count();
+            parts.push(format!("{n} platform{}", if n == 1 { "" } else { "s" }));
+        }
+        if ctx.signatures_checked && !r.artifact {
+            parts.push(format!("signed by {}", r.signed_by.join(", ")));
+        }
+        if !ctx.blobs_checked {
+            parts.push("blobs not checked".into());
+        }
+        format!("PASS {} ({})", r.reference, parts.join(", "))
+    } else {
+        let reasons: Vec<String> = r.errors.iter().map(|e| format!("{}: {}", e.kind, e.message)).collect();
+        format!("FAIL {}: {}", r.reference, reasons.join("; "))
+    }
+}
+
+/// `N passed, M failed` plus what was not checked.
+pub fn summary(run: &Run, ctx: &Context) -> String {
+    let failed = run.failed();
+    let mut s = format!("{} passed, {} failed", run.results.len() - failed, failed);
+    if !ctx.signatures_checked {
+        s.push_str(", signatures not checked");
+    }
+    if !ctx.blobs_checked {
+        s.push_str(", blobs not checked");
+    }
+    s
+}
+
+/// Writes the failed list atomically (temp file + rename), one original line (or reference) per
+/// failed image, in list order. Returns `false` when nothing failed and nothing was written.
+pub fn write_failed(path: &Path, run: &Run) -> std::io::Result<bool> {
+    let lines: Vec<String> = run
+        .results
+        .iter()
+        .filter(|r| !r.passed() && !r.is_source)
+        .map(|r| r.line.clone().unwrap_or_else(|| r.reference.clone()))
+        .collect();
+    if run.failed() == 0 {
+        return Ok(false);
+    }
+    let mut text = lines.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())?;
+    Ok(true)
+}
+
+/// Writes `bytes` to `path` through a temp file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.airlock-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[derive(Serialize)]
+struct Summary {
+    images: usize,
+    artifacts: usize,
+    passed: usize,
+    failed: usize,
+    blobs: u64,
+    bytes: u64,
+}
+
+/// The report as a JSON value (the one shape every format renders).
+pub fn report_value(run: &Run, ctx: &Context) -> Value {
+    let artifacts = run.results.iter().filter(|r| r.artifact).count();
+    let failed = run.failed();
+    let summary = Summary {
+        images: run.results.iter().filter(|r| !r.artifact && !r.is_source).count(),
+        artifacts,
+        passed: run.results.len() - failed,
+        failed,
+        blobs: run.blobs,
+        bytes: run.bytes,
+    };
+    let sha: serde_json::Map<String, Value> =
+        ctx.file_sha256.iter().map(|(p, h)| (p.clone(), Value::String(h.clone()))).collect();
+    json!({
+        "tool": "airlock",
+        "version": crate::VERSION,
+        "time": now_rfc3339(),
+        "source": {"paths": ctx.paths, "sha256": sha},
+        "keys": ctx.keys.iter().map(|(f, s)| json!({"file": f, "sha256_spki": s})).collect::<Vec<_>>(),
+        "signatures_checked": ctx.signatures_checked,
+        "blobs_checked": ctx.blobs_checked,
+        "summary": summary,
+        "results": run.results,
+    })
+}
+
+/// Renders the report in `format`.
+pub fn render(run: &Run, ctx: &Context, format: Format) -> String {
+    let value = report_value(run, ctx);
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&value).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Format::Yaml => {
+            let mut out = String::new();
+            yaml(&value, 0, &mut out);
+            out
+        }
+        Format::Csv => csv(run),
+    }
+}
+
+/// CSV, one row per platform manifest; hangar v2's leading columns first.
+fn csv(run: &Run) -> String {
+    let mut out =
+        String::from("image,arch,os,payload,digest,tlogVerify,mediaType,status,signature,identity,key_sha256,errors\n");
+    for r in &run.results {
+        let errors: Vec<String> = r.errors.iter().map(|e| format!("{}: {}", e.kind, e.message)).collect();
+        let rows: Vec<_> = r.platforms.iter().collect();
+        if rows.is_empty() {
+            let cells = [r.reference.as_str(), "", "", "", "", "", "", status(r), "", "", "", &errors.join("; ")];
+            push_row(&mut out, &cells);
+        }
+        for p in rows {
+            let platform = p.platform.clone().unwrap_or_default();
+            let mut parts = platform.splitn(3, '/');
+            let os = parts.next().unwrap_or_default().to_string();
+            let arch = parts.next().map(|a| match parts.next() {
+                Some(v) => format!("{a}/{v}"),
+                None => a.to_string(),
+            });
+            let sig = p.signature.as_ref();
+            let cells = [
+                r.reference.clone(),
+                arch.unwrap_or_default(),
+                os,
+                String::new(),
+                p.digest.to_string(),
+                sig.map(|s| s.rekor.to_string()).unwrap_or_default(),
+                p.media_type.clone(),
+                status(r).to_string(),
+                sig.map(|s| s.status.clone()).unwrap_or_default(),
+                sig.and_then(|s| s.identity.clone()).unwrap_or_default(),
+                sig.and_then(|s| s.key_sha256.clone()).unwrap_or_default(),
+                errors.join("; "),
+            ];
+            let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+            push_row(&mut out, &refs);
+        }
+    }
+    out
+}
+
+fn status(r: &ImageResult) -> &'static str {
+    if r.passed() { "pass" } else { "fail" }
+}
+
+fn push_row(out: &mut String, cells: &[&str]) {
+    let quoted: Vec<String> = cells
+        .iter()
+        .map(|c| if c.contains([',', '"', '\n']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c.to_string() })
+        .collect();
+    out.push_str(&quoted.join(","));
+    out.push('\n');
+}
+
+/// A small YAML emitter for JSON values (block style, every string quoted as JSON, which YAML accepts).
+fn yaml(v: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, val) in map {
+                out.push_str(&format!("{pad}{}:", Value::String(k.clone())));
+                scalar_or_block(val, indent, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                out.push_str(&format!("{pad}-"));
+                match item {
+                    Value::Object(m) if !m.is_empty() => {
+                        out.push('\n');
+                        yaml(item, indent + 2, out);
+                    }
+                    _ => scalar_or_block(item, indent, out),
+                }
+            }
+        }
+        other => {
+            out.push_str(&pad);
+            out.push_str(&other.to_string());
+            out.push('\n');
+        }
+    }
+}
+
+fn scalar_or_block(val: &Value, indent: usize, out: &mut String) {
+    match val {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            yaml(val, indent + 2, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            yaml(val, indent + 2, out);
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&other.to_string());
+            out.push('\n');
+        }
+    }
+}
+
+/// The current UTC time as RFC 3339.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_renders_nested_values() {
+        let mut out = String::new();
+        yaml(&json!({"a": [1, {"b": "x"}], "c": {}}), 0, &mut out);
+        assert_eq!(out, "\"a\":\n  - 1\n  -\n    \"b\": \"x\"\n\"c\": {}\n");
+    }
+
+    #[test]
+    fn csv_quotes_cells() {
+        let mut out = String::new();
+        push_row(&mut out, &["a,b", "c\"d", "e"]);
+        assert_eq!(out, "\"a,b\",\"c\"\"d\",e\n");
+    }
+
+    #[test]
+    fn time_is_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20);
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}

@@ -1,0 +1,243 @@
+//! Deciding whether one manifest digest is signed: gather every candidate the source holds (`.sig`
+//! manifests, referrer bundles, `signature-N` files), accept the first that passes every rule of
+//! SPEC §6.2, and otherwise report each candidate's reason in containers-image's words.
+
+use super::identity::IdentityPolicy;
+use super::keys::{TrustedKey, decode_signature_base64};
+use super::{bundle, payload};
+use crate::digest::Digest;
+use crate::reference::DockerRef;
+use crate::source::{Candidate, Found, METADATA_LIMIT, OCI_MANIFEST, SIMPLE_SIGNING, Source, SourceError};
+use crate::verify::manifest::{self, Document};
+use crate::verify::result::Kind;
+use std::collections::BTreeMap;
+
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+pub const BUNDLE_MEDIA_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+/// At most this many signature layers in one `.sig` manifest, and referrers per digest (SPEC §8).
+pub const MAX_SIGNATURES: usize = 1000;
+
+/// What a signature must be checked against.
+pub struct Trust {
+    pub keys: Vec<TrustedKey>,
+    pub rekor_keys: Vec<TrustedKey>,
+    pub identity: IdentityPolicy,
+}
+
+/// An accepted signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub key: usize,
+    pub scheme: String,
+    /// The signed `docker-reference`, or `None` for a bundle (no identity bound).
+    pub identity: Option<String>,
+    pub rekor: bool,
+}
+
+/// The outcome for one digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted(Accepted),
+    Rejected { kind: Kind, message: String },
+}
+
+/// Checks the signatures stored for `digest`. `image` is the image's reference I (SPEC §6.3).
+pub fn check(
+    source: &dyn Source,
+    repo: Option<&DockerRef>,
+    image: Option<&DockerRef>,
+    digest: &Digest,
+    trust: &Trust,
+) -> Outcome {
+    let found = match gather(source, repo, digest) {
+        Ok(f) => f,
+        Err(e) => {
+            return Outcome::Rejected { kind: Kind::of(&e), message: format!("reading signatures for {digest}: {e}") };
+        }
+    };
+    if found.candidates.is_empty() {
+        let mut message = "A signature was required, but no signature exists".to_string();
+        if found.non_sigstore + found.non_signature_attachments > 0 {
+            message.push_str(&format!(
+                " ({} non-sigstore signatures, {} sigstore non-signature attachments)",
+                found.non_sigstore, found.non_signature_attachments
+            ));
+        }
+        return Outcome::Rejected { kind: Kind::Unsigned, message };
+    }
+    let mut reasons: Vec<(Kind, String)> = Vec::new();
+    for candidate in &found.candidates {
+        match evaluate(candidate, image, digest, trust) {
+            Ok(accepted) => return Outcome::Accepted(accepted),
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    let kind = if reasons.iter().any(|(k, _)| *k == Kind::IdentityMismatch) {
+        Kind::IdentityMismatch
+    } else if reasons.iter().all(|(k, _)| *k == Kind::Error) {
+        Kind::Error
+    } else {
+        Kind::BadSignature
+    };
+    let message = if reasons.len() == 1 {
+        reasons.remove(0).1
+    } else {
+        let all: Vec<String> = reasons.into_iter().map(|(_, m)| m).collect();
+        format!("None of the signatures were accepted, reasons: {}", all.join("; "))
+    };
+    Outcome::Rejected { kind, message }
+}
+
+/// Every candidate the source holds for `digest`. Discovery is liberal; acceptance is strict.
+fn gather(source: &dyn Source, repo: Option<&DockerRef>, digest: &Digest) -> Result<Found, SourceError> {
+    let mut found = source.raw_signatures(digest)?;
+    for desc in source.signature_manifests(repo, digest)? {
+        let what = format!("signature manifest {}", desc.digest);
+        let bytes = source.read(repo, &desc)?;
+        if desc.media_type != OCI_MANIFEST {
+            return Err(SourceError::Malformed(format!(
+                "{what}: unexpected MIME type for sigstore attachment manifest: {:?}",
+                desc.media_type
+            )));
+        }
+        let doc = manifest::parse(&bytes, OCI_MANIFEST).map_err(|e| SourceError::Malformed(format!("{what}: {e}")))?;
+        let Document::Manifest(m) = doc else { continue };
+        if m.layers.len() > MAX_SIGNATURES {
+            return Err(SourceError::Malformed(format!(
+                "{what}: {} signature layers is over the limit of {MAX_SIGNATURES}",
+                m.layers.len()
+            )));
+        }
+        for layer in m.layers {
+            if layer.media_type != SIMPLE_SIGNING {
+                found.non_signature_attachments += 1;
+                continue;
+            }
+            if layer.size > METADATA_LIMIT {
+                return Err(SourceError::Malformed(format!("{what}: a {}-byte payload is over the limit", layer.size)));
+            }
+            let payload = source.read(repo, &layer)?;
+            found.candidates.push(Candidate::Simple {
+                payload,
+                annotations: layer.annotations.clone(),
+                origin: format!("{what} layer {}", layer.digest),
+            });
+        }
+    }
+    let referrers = source.referrers(repo, digest)?;
+    if referrers.len() > MAX_SIGNATURES {
+        return Err(SourceError::Malformed(format!(
+            "{} referrers of {digest} is over the limit of {MAX_SIGNATURES}",
+            referrers.len()
+        )));
+    }
+    for desc in referrers {
+        let what = format!("referrer {}", desc.digest);
+        let bytes = source.read(repo, &desc)?;
+        let Ok(Document::Manifest(m)) = manifest::parse(&bytes, &desc.media_type) else { continue };
+        let is_bundle = m.artifact_type.as_deref().is_some_and(|t| t.starts_with(BUNDLE_MEDIA_PREFIX))
+            || m.layers.iter().any(|l| l.media_type.starts_with(BUNDLE_MEDIA_PREFIX));
+        if !is_bundle {
+            continue;
+        }
+        for layer in m.layers.iter().filter(|l| l.media_type.starts_with(BUNDLE_MEDIA_PREFIX)) {
+            if layer.size > METADATA_LIMIT {
+                return Err(SourceError::Malformed(format!("{what}: a {}-byte bundle is over the limit", layer.size)));
+            }
+            let bytes = source.read(repo, layer)?;
+            found.candidates.push(Candidate::Bundle { bytes, origin: what.clone() });
+        }
+    }
+    Ok(found)
+}
+
+/// Applies SPEC §6.2 to one candidate, in containers-image's order: crypto first, then parse, digest,
+/// identity.
+fn evaluate(
+    candidate: &Candidate,
+    image: Option<&DockerRef>,
+    digest: &Digest,
+    trust: &Trust,
+) -> Result<Accepted, (Kind, String)> {
+    match candidate {
+        Candidate::Simple { payload, annotations, .. } => evaluate_simple(payload, annotations, image, digest, trust),
+        Candidate::Bundle { bytes, .. } => {
+            let ok =
+                bundle::verify_bundle(bytes, &trust.keys, digest).map_err(|e| (Kind::BadSignature, e.to_string()))?;
+            if trust.identity.binds_identity_explicitly() {
+                return Err((
+                    Kind::IdentityMismatch,
+                    "a sigstore bundle binds no identity, so it cannot satisfy an explicit --signed-identity".into(),
+                ));
+            }
+            if !trust.rekor_keys.is_empty() {
+                return Err((
+                    Kind::BadSignature,
+                    "a sigstore bundle without a verifiable Rekor entry (--rekor-pubkey given)".into(),
+                ));
+            }
+            Ok(Accepted { key: ok.key_index, scheme: ok.scheme.to_string(), identity: None, rekor: false })
+        }
+    }
+}
+
+fn evaluate_simple(
+    payload_bytes: &[u8],
+    annotations: &BTreeMap<String, String>,
+    image: Option<&DockerRef>,
+    digest: &Digest,
+    trust: &Trust,
+) -> Result<Accepted, (Kind, String)> {
+    let bad = |m: String| (Kind::BadSignature, m);
+    let encoded = annotations
+        .get(SIGNATURE_ANNOTATION)
+        .ok_or_else(|| bad(format!("missing {SIGNATURE_ANNOTATION} annotation")))?;
+    let signature = decode_signature_base64(encoded).map_err(|e| bad(e.to_string()))?;
+    let mut errors = Vec::new();
+    let mut verified = None;
+    for (i, key) in trust.keys.iter().enumerate() {
+        match key.verify(payload_bytes, &signature) {
+            Ok(scheme) => {
+                verified = Some((i, scheme.to_string()));
+                break;
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let Some((key, scheme)) = verified else {
+        return Err(bad(errors.join(", ")));
+    };
+    let mut with_rekor = false;
+    if !trust.rekor_keys.is_empty() {
+        let set =
+            annotations.get(BUNDLE_ANNOTATION).ok_or_else(|| bad(format!("missing {BUNDLE_ANNOTATION} annotation")))?;
+        rekor_verify_set(set, &trust.rekor_keys, &signature, payload_bytes, &trust.keys[key])
+            .map_err(|e| bad(e.to_string()))?;
+        with_rekor = true;
+    }
+    let parsed = payload::parse_strict(payload_bytes).map_err(|e| bad(e.to_string()))?;
+    let claimed = Digest::parse(&parsed.manifest_digest)
+        .map_err(|e| bad(format!("invalid docker-manifest-digest value {:?}: {e}", parsed.manifest_digest)))?;
+    if &claimed != digest {
+        return Err(bad(format!("Signature for digest {} does not match", parsed.manifest_digest)));
+    }
+    if !trust.identity.accepts(image, digest, &parsed.docker_reference) {
+        return Err((
+            Kind::IdentityMismatch,
+            format!("Signature for identity {:?} is not accepted", parsed.docker_reference),
+        ));
+    }
+    Ok(Accepted { key, scheme, identity: Some(parsed.docker_reference), rekor: with_rekor })
+}
+
+// TEMPORARY until signature::rekor lands: fail closed.
+fn rekor_verify_set(
+    _set: &str,
+    _rekor: &[TrustedKey],
+    _sig: &[u8],
+    _payload: &[u8],
+    _key: &TrustedKey,
+) -> Result<(), String> {
+    Err("Rekor SET verification is not available".into())
+}

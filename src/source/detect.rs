@@ -1,0 +1,78 @@
+//! Opening a PATH: detection by content (marker files, magic bytes), never by file name.
+
+use super::layout::Layout;
+use super::skopeo_dir::{self, SkopeoDir};
+use super::store::DirStore;
+use super::{Desc, Entry, Source, SourceError};
+use crate::digest::Digest;
+use crate::reference::DockerRef;
+use std::path::Path;
+
+/// Why a path could not be opened as a source at all (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0}: no such file or directory")]
+    NotFound(String),
+    #[error("{0}: not a recognised source (expected an OCI layout, a skopeo dir: directory or an image archive)")]
+    Unrecognised(String),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// Opens `path` as whatever source its content says it is.
+pub fn open(path: &Path) -> Result<Box<dyn Source>, OpenError> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => OpenError::NotFound(shown.clone()),
+        _ => OpenError::Io(shown.clone(), e),
+    })?;
+    if meta.is_dir() {
+        let layout_marker = ["oci-layout", "index.json"].iter().any(|f| path.join(f).symlink_metadata().is_ok());
+        if layout_marker {
+            return Ok(match Layout::open(DirStore::layout(path)) {
+                Ok(layout) => Box::new(layout),
+                Err(e) => Box::new(Broken { location: shown, error: e }),
+            });
+        }
+        if skopeo_dir::looks_like(path) {
+            return Ok(Box::new(SkopeoDir::open(path)));
+        }
+    }
+    Err(OpenError::Unrecognised(shown))
+}
+
+/// A recognised source too damaged to list anything (a layout without `index.json`).
+pub struct Broken {
+    location: String,
+    error: SourceError,
+}
+
+impl Source for Broken {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        Vec::new()
+    }
+
+    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
+        Err(SourceError::Missing(format!("blob {}", desc.digest)))
+    }
+
+    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, _hash: bool) -> Result<(), SourceError> {
+        Err(SourceError::Missing(format!("blob {}", desc.digest)))
+    }
+
+    fn damage(&self) -> Vec<(String, SourceError)> {
+        vec![(self.location.clone(), self.error.clone())]
+    }
+
+    fn signature_manifests(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        Ok(Vec::new())
+    }
+
+    fn referrers(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        Ok(Vec::new())
+    }
+}

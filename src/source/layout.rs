@@ -1,0 +1,303 @@
+//! OCI image layouts (`oci-layout` + `index.json` + `blobs/`), over any blob store: a directory here,
+//! an archive's entries elsewhere. Names entries the way skopeo, hauler and `cosign save` write them.
+
+use super::store::{BlobStore, Blobs};
+use super::{Desc, Entry, METADATA_LIMIT, Source, SourceError};
+use crate::digest::Digest;
+use crate::reference::DockerRef;
+use crate::verify::manifest::{self, Document};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
+pub const KIND: &str = "kind";
+
+/// What an `index.json` entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Class {
+    Image,
+    /// A `.sig` manifest: its repository (when known) and the digest it signs (when known).
+    Signature {
+        repo: Option<DockerRef>,
+        tag: Option<String>,
+    },
+    /// Attestations, SBOMs, referrers, anything with a `subject`.
+    Other,
+}
+
+pub struct Layout<S> {
+    blobs: Blobs<S>,
+    entries: Vec<Entry>,
+    signatures: Vec<(Option<DockerRef>, Option<String>, Desc)>,
+    damage: Vec<(String, SourceError)>,
+    subjects: OnceLock<HashMap<Digest, Vec<Desc>>>,
+}
+
+impl<S: BlobStore> Layout<S> {
+    /// Opens a layout. `Err` only when the store is not a layout at all; damage inside is recorded and
+    /// reported with the results.
+    pub fn open(store: S) -> Result<Layout<S>, SourceError> {
+        let location = store.location();
+        let mut damage = store.damage();
+        match store.read_file("oci-layout", METADATA_LIMIT) {
+            Ok(Some(bytes)) => {
+                let ok = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("imageLayoutVersion").and_then(|s| s.as_str().map(str::to_string)));
+                if ok.is_none() {
+                    damage.push((
+                        "oci-layout".into(),
+                        SourceError::Malformed("oci-layout: not a JSON object with imageLayoutVersion".into()),
+                    ));
+                }
+            }
+            Ok(None) => return Err(SourceError::Missing(format!("{location}/oci-layout"))),
+            Err(e) => damage.push(("oci-layout".into(), e)),
+        }
+        let index_bytes = match store.read_file("index.json", METADATA_LIMIT)? {
+            Some(b) => b,
+            None => return Err(SourceError::Missing(format!("{location}/index.json"))),
+        };
+        let blobs = Blobs::new(store);
+        let mut layout =
+            Layout { blobs, entries: Vec::new(), signatures: Vec::new(), damage, subjects: OnceLock::new() };
+        match manifest::parse(&index_bytes, super::OCI_INDEX) {
+            Ok(Document::Index(index)) => {
+                for desc in index.manifests {
+                    layout.add_entry(desc, &location);
+                }
+            }
+            Ok(Document::Manifest(_)) => layout
+                .damage
+                .push(("index.json".into(), SourceError::Malformed("index.json: not an image index".into()))),
+            Err(e) => layout.damage.push(("index.json".into(), SourceError::Malformed(format!("index.json: {e}")))),
+        }
+        Ok(layout)
+    }
+
+    fn add_entry(&mut self, desc: Desc, location: &str) {
+        let ref_name = desc.annotation(REF_NAME).map(str::to_string);
+        let containerd = desc.annotation(CONTAINERD_NAME).map(str::to_string);
+        let mut class = classify(&desc, ref_name.as_deref(), containerd.as_deref());
+        if class == Class::Image && self.has_subject(&desc) {
+            class = Class::Other;
+        }
+        match class {
+            Class::Image => {
+                let mut full_names = Vec::new();
+                let mut partial_name = None;
+                for name in [containerd.as_deref(), ref_name.as_deref()].into_iter().flatten() {
+                    match name_kind(name) {
+                        NameKind::Full(r) => full_names.push(r),
+                        NameKind::Partial(r) => partial_name = partial_name.or(Some(r)),
+                        NameKind::BareTag => {}
+                    }
+                }
+                self.entries.push(Entry {
+                    stored_name: containerd.or(ref_name),
+                    full_names,
+                    partial_name,
+                    descriptor: desc,
+                    origin: location.to_string(),
+                    broken: None,
+                });
+            }
+            Class::Signature { repo, tag } => self.signatures.push((repo, tag, desc)),
+            Class::Other => {}
+        }
+    }
+
+    fn has_subject(&self, desc: &Desc) -> bool {
+        self.blobs
+            .read(&desc.digest, desc.size)
+            .ok()
+            .and_then(|b| manifest::parse(&b, &desc.media_type).ok())
+            .is_some_and(|d| d.subject().is_some())
+    }
+
+    /// Every manifest blob with a `subject`, by subject digest (cosign v3 leaves them unreferenced).
+    fn subjects(&self) -> &HashMap<Digest, Vec<Desc>> {
+        self.subjects.get_or_init(|| {
+            let mut map: HashMap<Digest, Vec<Desc>> = HashMap::new();
+            for blob in self.blobs.store.blobs() {
+                if blob.size > METADATA_LIMIT {
+                    continue;
+                }
+                let Ok(bytes) = self.blobs.read(&blob.digest, blob.size) else { continue };
+                if bytes.first() != Some(&b'{') {
+                    continue;
+                }
+                let Some(media_type) = manifest::sniff_media_type(&bytes) else { continue };
+                let Ok(doc) = manifest::parse(&bytes, &media_type) else { continue };
+                if let Some(subject) = doc.subject() {
+                    let mut desc = Desc::new(&media_type, blob.digest.clone(), blob.size);
+                    if let Document::Manifest(m) = &doc {
+                        desc.artifact_type = m.artifact_type.clone();
+                    }
+                    map.entry(subject.digest.clone()).or_default().push(desc);
+                }
+            }
+            map
+        })
+    }
+}
+
+enum NameKind {
+    Full(DockerRef),
+    Partial(DockerRef),
+    BareTag,
+}
+
+/// A stored name is full when its first component is a registry host, partial when it is a path
+/// without registry (`library/busybox:latest`), and a bare tag (`v1`, `3.20`) otherwise.
+fn name_kind(name: &str) -> NameKind {
+    if !name.contains('/') && !name.contains(':') && !name.contains('@') {
+        return NameKind::BareTag;
+    }
+    let Ok(parsed) = DockerRef::parse(name) else { return NameKind::BareTag };
+    let first = name.split('/').next().unwrap_or_default();
+    let has_host = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    if has_host { NameKind::Full(parsed) } else { NameKind::Partial(parsed) }
+}
+
+/// `sha256-<64 hex>` followed by `suffix`.
+fn digest_tag(tag: &str, suffix: &str) -> bool {
+    tag.strip_suffix(suffix)
+        .and_then(|t| t.strip_prefix("sha256-"))
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Splits `repo:tag` at the tag separator (not a registry port).
+fn split_tag(name: &str) -> (Option<&str>, &str) {
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last_slash..].rfind(':') {
+        Some(i) => (Some(&name[..last_slash + i]), &name[last_slash + i + 1..]),
+        None => (None, name),
+    }
+}
+
+fn classify(desc: &Desc, ref_name: Option<&str>, containerd: Option<&str>) -> Class {
+    let sig_from = |name: Option<&str>| -> Option<(Option<DockerRef>, String)> {
+        let name = name?;
+        let (repo, tag) = split_tag(name);
+        digest_tag(tag, ".sig").then(|| (repo.and_then(|r| DockerRef::parse(r).ok()), tag.to_string()))
+    };
+    if let Some(kind) = desc.annotation(KIND) {
+        return match kind {
+            "dev.hauler/image"
+            | "dev.hauler/imageIndex"
+            | "dev.cosignproject.cosign/image"
+            | "dev.cosignproject.cosign/imageIndex" => Class::Image,
+            "dev.hauler/sigs" | "dev.cosignproject.cosign/sigs" => {
+                match sig_from(containerd).or_else(|| sig_from(ref_name)) {
+                    Some((repo, tag)) => Class::Signature { repo, tag: Some(tag) },
+                    None => Class::Signature { repo: None, tag: None },
+                }
+            }
+            _ => Class::Other,
+        };
+    }
+    for name in [containerd, ref_name].into_iter().flatten() {
+        if let Some((repo, tag)) = sig_from(Some(name)) {
+            return Class::Signature { repo, tag: Some(tag) };
+        }
+        let (_, tag) = split_tag(name);
+        if digest_tag(tag, ".att") || digest_tag(tag, ".sbom") || digest_tag(tag, "") {
+            return Class::Other;
+        }
+    }
+    if !super::is_index_type(&desc.media_type) && !super::is_manifest_type(&desc.media_type) {
+        return Class::Other;
+    }
+    Class::Image
+}
+
+/// Same repository, comparing full names, or paths when either side was stored without a registry.
+fn same_repo(a: &DockerRef, b: &DockerRef) -> bool {
+    a.name() == b.name() || a.path() == b.path()
+}
+
+impl<S: BlobStore> Source for Layout<S> {
+    fn location(&self) -> String {
+        self.blobs.store.location()
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        self.entries.clone()
+    }
+
+    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
+        self.blobs.read(&desc.digest, desc.size)
+    }
+
+    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
+        self.blobs.check(&desc.digest, desc.size, hash)
+    }
+
+    fn hash_all(&self) -> Vec<(String, SourceError)> {
+        self.blobs.hash_all()
+    }
+
+    fn blob_totals(&self) -> (u64, u64) {
+        self.blobs.totals()
+    }
+
+    fn damage(&self) -> Vec<(String, SourceError)> {
+        self.damage.clone()
+    }
+
+    fn signature_manifests(&self, repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        let want = digest.sig_tag();
+        Ok(self
+            .signatures
+            .iter()
+            .filter(|(sig_repo, tag, _)| match (tag, sig_repo, repo) {
+                (None, _, _) => true,
+                (Some(t), _, _) if *t != want => false,
+                (Some(_), Some(s), Some(r)) => same_repo(s, r),
+                (Some(_), _, _) => true,
+            })
+            .map(|(_, _, d)| d.clone())
+            .collect())
+    }
+
+    fn referrers(&self, _repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        Ok(self.subjects().get(digest).cloned().unwrap_or_default())
+    }
+
+    fn contains_path(&self, path: &Path) -> bool {
+        self.blobs.store.contains_path(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_tags_not_ports() {
+        assert_eq!(split_tag("reg:5000/a/b:v1"), (Some("reg:5000/a/b"), "v1"));
+        assert_eq!(split_tag("reg:5000/a/b"), (None, "reg:5000/a/b"));
+        assert_eq!(split_tag("v1"), (None, "v1"));
+    }
+
+    #[test]
+    fn recognises_digest_tags() {
+        let hex = "a".repeat(64);
+        assert!(digest_tag(&format!("sha256-{hex}.sig"), ".sig"));
+        assert!(!digest_tag(&format!("sha256-{hex}.sig"), ""));
+        assert!(digest_tag(&format!("sha256-{hex}"), ""));
+        assert!(!digest_tag("sha256-abc.sig", ".sig"));
+    }
+
+    #[test]
+    fn names_full_partial_and_bare() {
+        assert!(matches!(name_kind("registry.example/app:v1"), NameKind::Full(_)));
+        assert!(matches!(name_kind("localhost/app:v1"), NameKind::Full(_)));
+        assert!(matches!(name_kind("library/busybox:latest"), NameKind::Partial(_)));
+        assert!(matches!(name_kind("3.20"), NameKind::BareTag));
+        assert!(matches!(name_kind("v1"), NameKind::BareTag));
+    }
+}

@@ -1,0 +1,205 @@
+//! Sources: one read-only trait that every backend (OCI layout, skopeo `dir:`, archives, registry)
+//! implements, so the verification engine never knows where an image lives.
+
+pub mod detect;
+pub mod layout;
+pub mod multi;
+pub mod skopeo_dir;
+pub mod store;
+
+use crate::digest::{Digest, Mismatch, ReadError};
+use crate::reference::DockerRef;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Manifests, indexes, configs and signature payloads larger than this are refused (SPEC §8).
+pub const METADATA_LIMIT: u64 = 4 << 20;
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+
+pub fn is_index_type(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_LIST
+}
+
+pub fn is_manifest_type(media_type: &str) -> bool {
+    media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
+}
+
+/// An OS/architecture/variant triple.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A content descriptor with a validated digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desc {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub platform: Option<Platform>,
+    pub annotations: BTreeMap<String, String>,
+    pub artifact_type: Option<String>,
+    pub urls: Vec<String>,
+}
+
+impl Desc {
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Desc {
+        Desc {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations: BTreeMap::new(),
+            artifact_type: None,
+            urls: Vec::new(),
+        }
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// An image (or artifact) entry that a source names: a top-level `index.json` descriptor, a hangar index
+/// item, the one image of a skopeo `dir:`.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The name as stored, for messages (`registry.example/app:v1`, `v1`, or none).
+    pub stored_name: Option<String>,
+    /// Full references the entry is known by, best first (`io.containerd.image.name`, skopeo's full
+    /// `ref.name`, hangar's `source:tag`).
+    pub full_names: Vec<DockerRef>,
+    /// A name stored without its registry (hauler's `ref.name`), matched by repository path and tag.
+    pub partial_name: Option<DockerRef>,
+    pub descriptor: Desc,
+    /// The source path the entry came from.
+    pub origin: String,
+    /// Set when the entry's manifest cannot even be located (a `dir:` without `manifest.json`).
+    pub broken: Option<SourceError>,
+}
+
+impl Entry {
+    /// The reference used as the image's identity when no list line names it (SPEC §6.3).
+    pub fn identity(&self) -> Option<&DockerRef> {
+        self.full_names.first().or(self.partial_name.as_ref())
+    }
+}
+
+/// One signature candidate in its storage-neutral form.
+#[derive(Clone, Debug)]
+pub enum Candidate {
+    /// A simple-signing payload with its annotations (from a `.sig` layer or a `signature-N` file).
+    Simple { payload: Vec<u8>, annotations: BTreeMap<String, String>, origin: String },
+    /// A sigstore bundle (cosign v3 referrer layer).
+    Bundle { bytes: Vec<u8>, origin: String },
+}
+
+/// Signature material found for one digest, with what was seen but is not a signature.
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    pub candidates: Vec<Candidate>,
+    pub non_sigstore: usize,
+    pub non_signature_attachments: usize,
+}
+
+/// What went wrong reading from a source; maps onto the failure kinds of SPEC §3.6.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceError {
+    /// Not present in the source.
+    Missing(String),
+    /// Present, but size or digest do not match.
+    Corrupt(String, Mismatch),
+    /// Present but unusable (bad JSON, a link where a file must be, over a limit).
+    Malformed(String),
+    /// I/O, network, auth, timeout.
+    Io(String),
+}
+
+impl SourceError {
+    pub fn from_read(what: &str, e: ReadError) -> SourceError {
+        match e {
+            ReadError::Io(io) => SourceError::Io(format!("{what}: {io}")),
+            ReadError::Mismatch(m) => SourceError::Corrupt(what.to_string(), m),
+        }
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::Missing(what) => write!(f, "{what} is missing"),
+            SourceError::Corrupt(what, m) => write!(f, "{what}: {m}"),
+            SourceError::Malformed(msg) | SourceError::Io(msg) => f.write_str(msg),
+        }
+    }
+}
+
+/// A source of images. Read-only, shareable across threads.
+pub trait Source: Send + Sync {
+    /// Where the source is, for messages.
+    fn location(&self) -> String;
+
+    /// The image and artifact entries the source names (none for a registry: it is asked by name).
+    fn entries(&self) -> Vec<Entry>;
+
+    /// Resolves a reference the entries do not answer (a registry's tags). Offline sources: `None`.
+    fn resolve(&self, _reference: &DockerRef) -> Result<Option<Desc>, SourceError> {
+        Ok(None)
+    }
+
+    /// The exact bytes of small content (manifests, configs, payloads), checked against `desc`.
+    fn read(&self, repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError>;
+
+    /// Checks that a blob is present with the descriptor's size and digest (hashing it, or for a
+    /// registry in `exist` mode only asking). Offline sources answer from their one hashing pass.
+    fn check_blob(&self, repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError>;
+
+    /// Hashes every blob the source holds, once (SPEC §3: damaged blobs fail the run even when no image
+    /// names them). Returns the problems found, each naming the entry.
+    fn hash_all(&self) -> Vec<(String, SourceError)> {
+        Vec::new()
+    }
+
+    /// Blob count and bytes seen by `hash_all`.
+    fn blob_totals(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
+    /// Damage found while opening the source (bad entries, links, invalid names).
+    fn damage(&self) -> Vec<(String, SourceError)> {
+        Vec::new()
+    }
+
+    /// `.sig` manifests stored for `digest` (in `repo` when the source can tell repositories apart).
+    fn signature_manifests(&self, repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError>;
+
+    /// Manifests whose `subject` is `digest` (cosign v3 bundles).
+    fn referrers(&self, repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError>;
+
+    /// Signatures stored outside manifests (skopeo `dir:` `signature-N` files).
+    fn raw_signatures(&self, _digest: &Digest) -> Result<Found, SourceError> {
+        Ok(Found::default())
+    }
+
+    /// Absolute paths of the files the source reads (to warn when a trusted key lives inside it).
+    fn contains_path(&self, _path: &std::path::Path) -> bool {
+        false
+    }
+}

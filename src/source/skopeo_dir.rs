@@ -1,0 +1,226 @@
+//! skopeo / containers-image `dir:` directories: `manifest.json`, blobs named by hex digest,
+//! per-instance `<hex>.manifest.json`, and signatures in `signature-N` / `<hex>.signature-N` files.
+
+use super::store::{BlobEntry, BlobStore, Blobs, DirStore};
+use super::{Candidate, Desc, Entry, Found, METADATA_LIMIT, SIMPLE_SIGNING, Source, SourceError};
+use crate::digest::Digest;
+use crate::reference::DockerRef;
+use crate::verify::manifest;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// At most this many `signature-N` files per manifest are read.
+const MAX_SIGNATURE_FILES: usize = 1000;
+const SIGSTORE_PREFIX: &[u8] = b"\x00sigstore-json\n";
+
+pub struct SkopeoDir {
+    blobs: Blobs<DirStore>,
+    top: Result<Desc, SourceError>,
+    damage: Vec<(String, SourceError)>,
+}
+
+/// True when `dir` looks like a `dir:` image: a manifest, a version file or a first signature.
+pub fn looks_like(dir: &Path) -> bool {
+    ["manifest.json", "version", "signature-1"].iter().any(|f| dir.join(f).symlink_metadata().is_ok())
+}
+
+impl SkopeoDir {
+    pub fn open(root: &Path) -> SkopeoDir {
+        let mut blobs = Vec::new();
+        let mut damage = Vec::new();
+        let mut top = Err(SourceError::Missing("manifest.json".to_string()));
+        let listing = match std::fs::read_dir(root) {
+            Ok(l) => l,
+            Err(e) => {
+                let err = SourceError::Io(format!("{}: {e}", root.display()));
+                return SkopeoDir { blobs: Blobs::new(DirStore::new(root, vec![], vec![])), top: Err(err), damage };
+            }
+        };
+        let mut names: Vec<String> =
+            listing.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        let probe = DirStore::new(root, vec![], vec![]);
+        for name in names {
+            let blob_digest = blob_name_digest(&name);
+            let instance = name.strip_suffix(".manifest.json").and_then(blob_name_digest);
+            if name != "manifest.json" && blob_digest.is_none() && instance.is_none() {
+                continue;
+            }
+            let meta = match std::fs::symlink_metadata(root.join(&name)) {
+                Ok(m) => m,
+                Err(e) => {
+                    damage.push((name.clone(), SourceError::Io(format!("{name}: {e}"))));
+                    continue;
+                }
+            };
+            if !meta.file_type().is_file() {
+                damage.push((
+                    name.clone(),
+                    SourceError::Malformed(format!("{name}: not a regular file (links are refused)")),
+                ));
+                if name == "manifest.json" {
+                    top = Err(SourceError::Malformed(format!("{name}: not a regular file (links are refused)")));
+                }
+                continue;
+            }
+            if name == "manifest.json" {
+                top = match probe.read_file(&name, METADATA_LIMIT) {
+                    Ok(Some(bytes)) => {
+                        let digest = Digest::sha256_of(&bytes);
+                        blobs.push(BlobEntry { digest: digest.clone(), size: bytes.len() as u64, name: name.clone() });
+                        match manifest::sniff_media_type(&bytes) {
+                            Some(t) => Ok(Desc::new(&t, digest, bytes.len() as u64)),
+                            None => Err(SourceError::Malformed("manifest.json: not an image manifest or index".into())),
+                        }
+                    }
+                    Ok(None) => Err(SourceError::Missing(name.clone())),
+                    Err(e) => Err(e),
+                };
+                continue;
+            }
+            let digest = blob_digest.or(instance).expect("filtered above");
+            blobs.push(BlobEntry { digest, size: meta.len(), name });
+        }
+        SkopeoDir { blobs: Blobs::new(DirStore::new(root, blobs, vec![])), top, damage }
+    }
+
+    fn signature_files(&self, digest: &Digest) -> Result<Found, SourceError> {
+        let prefix = match &self.top {
+            Ok(top) if &top.digest == digest => String::new(),
+            _ => format!("{}.", digest.hex()),
+        };
+        let mut found = Found::default();
+        for n in 1..=MAX_SIGNATURE_FILES + 1 {
+            let name = format!("{prefix}signature-{n}");
+            let Some(bytes) = self.blobs.store.read_file(&name, METADATA_LIMIT)? else { break };
+            if n > MAX_SIGNATURE_FILES {
+                return Err(SourceError::Malformed(format!("more than {MAX_SIGNATURE_FILES} signature files")));
+            }
+            let Some(body) = bytes.strip_prefix(SIGSTORE_PREFIX) else {
+                found.non_sigstore += 1;
+                continue;
+            };
+            let (mime, payload, annotations) =
+                parse_sigstore_file(body).map_err(|e| SourceError::Malformed(format!("{name}: {e}")))?;
+            if mime != SIMPLE_SIGNING {
+                found.non_signature_attachments += 1;
+                continue;
+            }
+            found.candidates.push(Candidate::Simple { payload, annotations, origin: name });
+        }
+        Ok(found)
+    }
+}
+
+/// `<64 hex>` names a sha256 blob; `<alg>-<hex>` other algorithms.
+fn blob_name_digest(name: &str) -> Option<Digest> {
+    if name.len() == 64 {
+        return Digest::parse(&format!("sha256:{name}")).ok();
+    }
+    let (alg, hex) = name.split_once('-')?;
+    Digest::parse(&format!("{alg}:{hex}")).ok()
+}
+
+type SigstoreFile = (String, Vec<u8>, BTreeMap<String, String>);
+
+/// `{"mimeType": …, "payload": base64, "annotations": {…} | null}`.
+fn parse_sigstore_file(body: &[u8]) -> Result<SigstoreFile, String> {
+    use base64::Engine as _;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("invalid sigstore signature JSON: {e}"))?;
+    let mime = v.get("mimeType").and_then(|m| m.as_str()).ok_or("sigstore signature without mimeType")?;
+    let payload = v.get("payload").and_then(|p| p.as_str()).ok_or("sigstore signature without payload")?;
+    let payload =
+        base64::engine::general_purpose::STANDARD.decode(payload).map_err(|e| format!("payload is not base64: {e}"))?;
+    let mut annotations = BTreeMap::new();
+    match v.get("annotations") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(map)) => {
+            for (k, val) in map {
+                let s = val.as_str().ok_or_else(|| format!("annotation {k:?} is not a string"))?;
+                annotations.insert(k.clone(), s.to_string());
+            }
+        }
+        Some(_) => return Err("annotations is not an object".into()),
+    }
+    Ok((mime.to_string(), payload, annotations))
+}
+
+impl Source for SkopeoDir {
+    fn location(&self) -> String {
+        self.blobs.store.location()
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        let (descriptor, broken) = match &self.top {
+            Ok(d) => (d.clone(), None),
+            Err(e) => (Desc::new(super::OCI_MANIFEST, Digest::sha256_of(b""), 0), Some(e.clone())),
+        };
+        vec![Entry {
+            stored_name: None,
+            full_names: vec![],
+            partial_name: None,
+            descriptor,
+            origin: self.location(),
+            broken,
+        }]
+    }
+
+    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
+        self.blobs.read(&desc.digest, desc.size)
+    }
+
+    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
+        self.blobs.check(&desc.digest, desc.size, hash)
+    }
+
+    fn hash_all(&self) -> Vec<(String, SourceError)> {
+        self.blobs.hash_all()
+    }
+
+    fn blob_totals(&self) -> (u64, u64) {
+        self.blobs.totals()
+    }
+
+    fn damage(&self) -> Vec<(String, SourceError)> {
+        self.damage.clone()
+    }
+
+    fn signature_manifests(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        Ok(Vec::new())
+    }
+
+    fn referrers(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        Ok(Vec::new())
+    }
+
+    fn raw_signatures(&self, digest: &Digest) -> Result<Found, SourceError> {
+        self.signature_files(digest)
+    }
+
+    fn contains_path(&self, path: &Path) -> bool {
+        self.blobs.store.contains_path(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_names() {
+        let hex = "a".repeat(64);
+        assert!(blob_name_digest(&hex).is_some());
+        assert!(blob_name_digest(&format!("sha512-{}", "b".repeat(128))).is_some());
+        assert!(blob_name_digest("manifest.json").is_none());
+        assert!(blob_name_digest("signature-1").is_none());
+    }
+
+    #[test]
+    fn sigstore_files() {
+        let (mime, payload, ann) =
+            parse_sigstore_file(br#"{"mimeType":"text/plain","payload":"aGk=","annotations":null}"#).unwrap();
+        assert_eq!((mime.as_str(), payload.as_slice(), ann.len()), ("text/plain", &b"hi"[..], 0));
+        assert!(parse_sigstore_file(b"{}").is_err());
+    }
+}

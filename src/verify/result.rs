@@ -1,0 +1,159 @@
+//! Results as data: per-image outcomes with every reason found, each with its kind (SPEC §3.6).
+//! Rendered by `report`, never printed from here.
+
+use crate::digest::Digest;
+use crate::source::SourceError;
+use serde::Serialize;
+use std::fmt;
+
+/// The kind of a failure reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Missing,
+    Corrupt,
+    Malformed,
+    PlatformMissing,
+    Unsigned,
+    BadSignature,
+    IdentityMismatch,
+    Error,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Missing => "missing",
+            Kind::Corrupt => "corrupt",
+            Kind::Malformed => "malformed",
+            Kind::PlatformMissing => "platform-missing",
+            Kind::Unsigned => "unsigned",
+            Kind::BadSignature => "bad-signature",
+            Kind::IdentityMismatch => "identity-mismatch",
+            Kind::Error => "error",
+        }
+    }
+
+    pub fn of(e: &SourceError) -> Kind {
+        match e {
+            SourceError::Missing(_) => Kind::Missing,
+            SourceError::Corrupt(..) => Kind::Corrupt,
+            SourceError::Malformed(_) => Kind::Malformed,
+            SourceError::Io(_) => Kind::Error,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reason an image failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: Kind,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Finding {
+        Finding { kind, message: message.into() }
+    }
+
+    pub fn from_source(context: &str, e: &SourceError) -> Finding {
+        Finding::new(Kind::of(e), format!("{context}: {e}"))
+    }
+}
+
+/// How one manifest's signature requirement ended.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SignatureReport {
+    /// `verified`, `covered-by-index`, `unsigned`, `rejected`, `not-required`.
+    pub status: String,
+    pub scheme: Option<String>,
+    pub key_sha256: Option<String>,
+    /// The signed identity (`docker-reference`), when one was accepted.
+    pub identity: Option<String>,
+    pub identity_bound: bool,
+    pub rekor: bool,
+}
+
+/// One manifest of an image (the index itself has no platform).
+#[derive(Clone, Debug, Serialize)]
+pub struct PlatformResult {
+    pub digest: Digest,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub platform: Option<String>,
+    pub signature: Option<SignatureReport>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+}
+
+/// Everything airlock found about one image (or artifact).
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageResult {
+    pub reference: String,
+    /// The original image-list line, when a list was given.
+    pub line: Option<String>,
+    #[serde(skip)]
+    pub line_no: Option<usize>,
+    pub status: Status,
+    pub artifact: bool,
+    pub platforms: Vec<PlatformResult>,
+    pub errors: Vec<Finding>,
+    pub notes: Vec<String>,
+    /// Key files whose signatures were accepted.
+    #[serde(skip)]
+    pub signed_by: Vec<String>,
+    /// Damage of the source itself, not of one image.
+    #[serde(skip)]
+    pub is_source: bool,
+}
+
+impl ImageResult {
+    pub fn new(reference: String, line: Option<String>, line_no: Option<usize>) -> ImageResult {
+        ImageResult {
+            reference,
+            line,
+            line_no,
+            status: Status::Pass,
+            artifact: false,
+            platforms: Vec::new(),
+            errors: Vec::new(),
+            notes: Vec::new(),
+            signed_by: Vec::new(),
+            is_source: false,
+        }
+    }
+
+    pub fn fail(&mut self, finding: Finding) {
+        if !self.errors.contains(&finding) {
+            self.errors.push(finding);
+        }
+        self.status = Status::Fail;
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        let note = note.into();
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.status == Status::Pass
+    }
+
+    /// Platform manifests (not indexes).
+    pub fn platform_count(&self) -> usize {
+        self.platforms.iter().filter(|p| p.platform.is_some()).count()
+    }
+}
