@@ -323,10 +323,8 @@ fn execute(
         None => None,
     };
     let shard = common.shard.as_deref().map(parse_shard).transpose()?;
-    if let Some(p) = &failed {
-        if !failed_is_default {
-            check_writable(p, "--failed")?;
-        }
+    if let Some(p) = failed.as_ref().filter(|_| !failed_is_default) {
+        check_writable(p, "--failed")?;
     }
     if let Some(p) = common.report.as_ref().filter(|p| p.as_os_str() != "-") {
         check_writable(p, "--report")?;

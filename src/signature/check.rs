@@ -3,8 +3,8 @@
 //! SPEC §6.2, and otherwise report each candidate's reason in containers-image's words.
 
 use super::identity::IdentityPolicy;
-use super::keys::{TrustedKey, decode_signature_base64};
-use super::{bundle, payload};
+use super::keys::{TrustedKey, decode_signature_base64, verify_with_any};
+use super::{bundle, payload, rekor};
 use crate::digest::Digest;
 use crate::reference::DockerRef;
 use crate::source::{Candidate, Found, METADATA_LIMIT, OCI_MANIFEST, SIMPLE_SIGNING, Source, SourceError};
@@ -194,25 +194,13 @@ fn evaluate_simple(
         .get(SIGNATURE_ANNOTATION)
         .ok_or_else(|| bad(format!("missing {SIGNATURE_ANNOTATION} annotation")))?;
     let signature = decode_signature_base64(encoded).map_err(|e| bad(e.to_string()))?;
-    let mut errors = Vec::new();
-    let mut verified = None;
-    for (i, key) in trust.keys.iter().enumerate() {
-        match key.verify(payload_bytes, &signature) {
-            Ok(scheme) => {
-                verified = Some((i, scheme.to_string()));
-                break;
-            }
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    let Some((key, scheme)) = verified else {
-        return Err(bad(errors.join(", ")));
-    };
+    let (key, scheme) = verify_with_any(&trust.keys, payload_bytes, &signature).map_err(|e| bad(e.to_string()))?;
+    let scheme = scheme.to_string();
     let mut with_rekor = false;
     if !trust.rekor_keys.is_empty() {
         let set =
             annotations.get(BUNDLE_ANNOTATION).ok_or_else(|| bad(format!("missing {BUNDLE_ANNOTATION} annotation")))?;
-        rekor_verify_set(set, &trust.rekor_keys, &signature, payload_bytes, &trust.keys[key])
+        rekor::verify_set(set, &trust.rekor_keys, &signature, payload_bytes, &trust.keys[key])
             .map_err(|e| bad(e.to_string()))?;
         with_rekor = true;
     }
@@ -229,15 +217,4 @@ fn evaluate_simple(
         ));
     }
     Ok(Accepted { key, scheme, identity: Some(parsed.docker_reference), rekor: with_rekor })
-}
-
-// TEMPORARY until signature::rekor lands: fail closed.
-fn rekor_verify_set(
-    _set: &str,
-    _rekor: &[TrustedKey],
-    _sig: &[u8],
-    _payload: &[u8],
-    _key: &TrustedKey,
-) -> Result<(), String> {
-    Err("Rekor SET verification is not available".into())
 }

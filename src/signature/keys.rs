@@ -101,7 +101,7 @@ enum Kind {
     },
     Rsa,
     Ed25519 {
-        ph: ed25519_dalek::VerifyingKey,
+        ed25519ph: ed25519_dalek::VerifyingKey,
     },
 }
 
@@ -178,9 +178,9 @@ impl TrustedKey {
                 let raw = der::spki_key_bits(&spki_der)
                     .and_then(|bits| <[u8; 32]>::try_from(bits).ok())
                     .ok_or_else(|| invalid("malformed Ed25519 public key".into()))?;
-                let ph = ed25519_dalek::VerifyingKey::from_bytes(&raw)
+                let ed25519ph = ed25519_dalek::VerifyingKey::from_bytes(&raw)
                     .map_err(|_| invalid("invalid Ed25519 public key point".into()))?;
-                Kind::Ed25519 { ph }
+                Kind::Ed25519 { ed25519ph }
             }
         };
         Ok(TrustedKey { file, spki_der, sigstore, kind })
@@ -211,13 +211,14 @@ impl TrustedKey {
                     .map_err(|()| SigError::Failed("crypto/rsa: verification error".into()))?;
                 Ok(Scheme("rsa-pkcs1v15-sha256"))
             }
-            Kind::Ed25519 { ph } => {
+            Kind::Ed25519 { ed25519ph } => {
                 if self.sigstore_verify(message, signature).is_ok() {
                     return Ok(Scheme("ed25519"));
                 }
                 let sig = ed25519_dalek::Signature::from_slice(signature)
                     .map_err(|_| SigError::Failed("ed25519: invalid signature".into()))?;
-                ph.verify_prehashed(Sha512::new().chain_update(message), None, &sig)
+                ed25519ph
+                    .verify_prehashed(Sha512::new().chain_update(message), None, &sig)
                     .map_err(|_| SigError::Failed("ed25519: invalid signature (tried Ed25519 and Ed25519ph)".into()))?;
                 Ok(Scheme("ed25519ph"))
             }
@@ -345,9 +346,8 @@ mod pem {
             in_headers = false;
             body.push_str(line.trim());
         }
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(body.as_bytes())
-            .map_err(|e| format!("invalid base64 in PEM body: {e}"))?;
+        let der =
+            super::GO_STD_BASE64.decode(body.as_bytes()).map_err(|e| format!("invalid base64 in PEM body: {e}"))?;
         Ok(Some(Block { label, der }))
     }
 }
@@ -666,6 +666,8 @@ MCowBQYDK2VwAyEAwWkChhlu5MIZAuDJj00Bdup0++eRxQ6XDfq/DS6fPJ8=
 
     #[test]
     fn key_metadata() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<TrustedKey>();
         let k = key(P256_PUB);
         assert_eq!(k.algorithm(), "ecdsa-p256");
         assert_eq!(k.fingerprint(), hex::encode(Sha256::digest(&k.spki_der)));

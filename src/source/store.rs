@@ -226,7 +226,7 @@ impl<S: BlobStore> Blobs<S> {
     /// Hashes every blob once, in parallel, largest first.
     pub fn hash_all(&self) -> Vec<(String, SourceError)> {
         let mut order: Vec<&BlobEntry> = self.store.blobs().iter().collect();
-        order.sort_by(|a, b| b.size.cmp(&a.size));
+        order.sort_by_key(|b| std::cmp::Reverse(b.size));
         let mut problems: Vec<(String, SourceError)> = order
             .par_iter()
             .with_max_len(1)

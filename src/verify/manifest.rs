@@ -25,8 +25,8 @@ pub struct ManifestDoc {
 
 #[derive(Debug, Clone)]
 pub enum Document {
-    Index(IndexDoc),
-    Manifest(ManifestDoc),
+    Index(Box<IndexDoc>),
+    Manifest(Box<ManifestDoc>),
 }
 
 impl Document {
@@ -67,7 +67,7 @@ pub fn parse(bytes: &[u8], media_type: &str) -> Result<Document, String> {
         }
         let manifests = index.manifests().iter().map(convert).collect::<Result<Vec<_>, _>>()?;
         let subject = index.subject().as_ref().map(convert).transpose()?;
-        Ok(Document::Index(IndexDoc { manifests, subject }))
+        Ok(Document::Index(Box::new(IndexDoc { manifests, subject })))
     } else if media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST {
         if has_manifests {
             return Err("a manifest with \"manifests\"".to_string());
@@ -76,12 +76,12 @@ pub fn parse(bytes: &[u8], media_type: &str) -> Result<Document, String> {
         if manifest.layers().len() > MAX_DESCRIPTORS {
             return Err(format!("{} layers is over the limit of {MAX_DESCRIPTORS}", manifest.layers().len()));
         }
-        Ok(Document::Manifest(ManifestDoc {
+        Ok(Document::Manifest(Box::new(ManifestDoc {
             config: convert(manifest.config())?,
             layers: manifest.layers().iter().map(convert).collect::<Result<Vec<_>, _>>()?,
             subject: manifest.subject().as_ref().map(convert).transpose()?,
             artifact_type: manifest.artifact_type().as_ref().map(|t| t.to_string()),
-        }))
+        })))
     } else {
         Err(format!(
             "unsupported manifest media type {media_type:?} (expected {OCI_MANIFEST}, {OCI_INDEX}, {DOCKER_MANIFEST} or {DOCKER_LIST})"
@@ -106,7 +106,7 @@ pub fn sniff_media_type(bytes: &[u8]) -> Option<String> {
 
 /// Converts an oci-spec descriptor, validating its digest.
 pub fn convert(d: &Descriptor) -> Result<Desc, String> {
-    let digest = Digest::parse(&d.digest().to_string()).map_err(|e| format!("descriptor: {e}"))?;
+    let digest = Digest::parse(d.digest().as_ref()).map_err(|e| format!("descriptor: {e}"))?;
     let platform = d.platform().as_ref().map(|p| Platform {
         os: p.os().to_string(),
         architecture: p.architecture().to_string(),

@@ -216,7 +216,7 @@ impl Walk<'_> {
             }
             Document::Manifest(m) => {
                 if top {
-                    self.manifest(desc, m, None, ancestors);
+                    self.manifest(desc, *m, None, ancestors);
                 } else {
                     self.result.fail(Finding::new(
                         Kind::Malformed,
@@ -258,7 +258,7 @@ impl Walk<'_> {
     /// A platform manifest listed by an index.
     fn child(&mut self, desc: &Desc, platform: Option<String>, ancestors: &[Digest]) {
         match self.read_doc(desc) {
-            Some(Document::Manifest(m)) => self.manifest(desc, m, platform, ancestors),
+            Some(Document::Manifest(m)) => self.manifest(desc, *m, platform, ancestors),
             Some(Document::Index(_)) => self.result.fail(Finding::new(
                 Kind::Malformed,
                 format!("manifest {}: an index where a manifest was expected", desc.digest),
@@ -359,10 +359,8 @@ impl Walk<'_> {
                 if let Outcome::Accepted(a) = &o {
                     accepted_keys.push(a.key);
                 }
-                if scope == Scope::All {
-                    if let Outcome::Rejected { kind, message } = &o {
-                        failures.push(Finding::new(*kind, format!("index {}: {message}", index.digest)));
-                    }
+                if let (Scope::All, Outcome::Rejected { kind, message }) = (scope, &o) {
+                    failures.push(Finding::new(*kind, format!("index {}: {message}", index.digest)));
                 }
                 reports.push((index.digest.clone(), report_of(&o, trust)));
             }

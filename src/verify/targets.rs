@@ -52,17 +52,14 @@ fn whole_entry(source: &dyn Source, entry: &Entry, reference: Option<&DockerRef>
         descriptor: descriptor_of(entry),
         notes: Vec::new(),
     };
-    if named.is_none() {
-        if let (Some(r), Ok(d)) = (reference, &target.descriptor) {
-            if let Some(pinned) = r.digest() {
-                if pinned != &d.digest {
-                    target.descriptor = Err(Finding::new(
-                        Kind::IdentityMismatch,
-                        format!("--reference pins {pinned} but the image's manifest is {}", d.digest),
-                    ));
-                }
-            }
-        }
+    let pinned = reference.and_then(|r| r.digest()).filter(|_| named.is_none());
+    if let (Some(pinned), Ok(d)) = (pinned, &target.descriptor)
+        && pinned != &d.digest
+    {
+        target.descriptor = Err(Finding::new(
+            Kind::IdentityMismatch,
+            format!("--reference pins {pinned} but the image's manifest is {}", d.digest),
+        ));
     }
     target
 }
@@ -140,10 +137,10 @@ fn find<'a>(entries: &'a [Entry], candidates: &[DockerRef]) -> Option<(&'a Entry
         }
     }
     for c in candidates {
-        if let Some(d) = c.digest() {
-            if let Some(e) = entries.iter().find(|e| &e.descriptor.digest == d) {
-                return Some((e, Some(c.clone())));
-            }
+        if let Some(d) = c.digest()
+            && let Some(e) = entries.iter().find(|e| &e.descriptor.digest == d)
+        {
+            return Some((e, Some(c.clone())));
         }
     }
     None
