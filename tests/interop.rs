@@ -1,5 +1,6 @@
 //! Real-world signatures from `../shared/interop/` (cosign and containers-image fixtures) with the
-//! outcomes their authors' tests expect: every `mode=key` row of `cases.tsv` runs through airlock.
+//! outcomes their authors' tests expect: every `mode=key` and `mode=key+rekor` row of `cases.tsv` runs
+//! through airlock.
 //! The files are read in place, never copied into this repository.
 
 mod common;
@@ -48,6 +49,15 @@ fn expected_kind(message: &str) -> &'static str {
 
 #[test]
 fn key_mode_rows_agree_with_their_upstream_tests() {
+    run_rows("key");
+}
+
+#[test]
+fn key_and_rekor_rows_agree_with_their_upstream_tests() {
+    run_rows("key+rekor");
+}
+
+fn run_rows(mode: &str) {
     let Some(dir) = interop_dir() else {
         println!("SKIPPED: ../shared/interop/cases.tsv not found; interop rows not run");
         return;
@@ -62,7 +72,7 @@ fn key_mode_rows_agree_with_their_upstream_tests() {
             continue;
         }
         let col = |name: &str| cols[header.iter().position(|h| *h == name).expect("column")];
-        if col("mode") != "key" {
+        if col("mode") != mode {
             continue;
         }
         let mut args = vec![
@@ -77,6 +87,10 @@ fn key_mode_rows_agree_with_their_upstream_tests() {
         ];
         for key in col("keys").split_whitespace() {
             args.push("-p".into());
+            args.push(dir.join(key).display().to_string());
+        }
+        for key in col("rekor_key").split_whitespace().filter(|k| *k != "-") {
+            args.push("--rekor-pubkey".into());
             args.push(dir.join(key).display().to_string());
         }
         let out = airlock(&args);
@@ -100,7 +114,7 @@ fn key_mode_rows_agree_with_their_upstream_tests() {
             ));
         }
     }
-    println!("interop: {} of {ran} mode=key rows agree", ran - failures.len());
-    assert!(ran > 0, "no mode=key rows found");
+    println!("interop: {} of {ran} mode={mode} rows agree", ran - failures.len());
+    assert!(ran > 0, "no mode={mode} rows found");
     assert!(failures.is_empty(), "{} rows disagree:\n{}", failures.len(), failures.join("\n"));
 }
