@@ -37,7 +37,7 @@ pub fn line(r: &ImageResult, ctx: &Context) -> String {
             let n = r.platform_count();
             parts.push(format!("{n} platform{}", if n == 1 { "" } else { "s" }));
         }
-        if ctx.signatures_checked && !r.artifact {
+        if ctx.signatures_checked {
             parts.push(format!("signed by {}", r.signed_by.join(", ")));
         }
         if !ctx.blobs_checked {

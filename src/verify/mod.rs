@@ -123,9 +123,7 @@ fn verify_target(source: &dyn Source, target: &Target, opts: &Options, seen: &Mu
         Walk { source, opts, repo: target.identity.as_ref(), result, seen, selected: Vec::new(), indexes: Vec::new() };
     walk.node(&desc, 0, &[], true);
     if let Some(trust) = &opts.trust {
-        if !walk.result.artifact {
-            walk.signatures(trust, target.identity.as_ref(), target.identity_missing_hint);
-        }
+        walk.signatures(trust, target.identity.as_ref(), target.identity_missing_hint);
     } else {
         for p in &mut walk.result.platforms {
             p.signature = None;
