@@ -64,6 +64,10 @@ pub fn check(
                 found.non_sigstore, found.non_signature_attachments
             ));
         }
+        if let Some(hint) = source.no_signature_hint() {
+            message.push_str(": ");
+            message.push_str(&hint);
+        }
         return Outcome::Rejected { kind: Kind::Unsigned, message };
     }
     let mut reasons: Vec<(Kind, String)> = Vec::new();

@@ -198,6 +198,11 @@ pub trait Source: Send + Sync {
         Ok(Found::default())
     }
 
+    /// Why a format cannot hold signatures, added to "no signature exists" (docker-archive, hangar zip).
+    fn no_signature_hint(&self) -> Option<String> {
+        None
+    }
+
     /// Absolute paths of the files the source reads (to warn when a trusted key lives inside it).
     fn contains_path(&self, _path: &std::path::Path) -> bool {
         false

@@ -97,6 +97,10 @@ impl Source for Multi {
         Ok(all)
     }
 
+    fn no_signature_hint(&self) -> Option<String> {
+        self.sources.iter().find_map(|s| s.no_signature_hint())
+    }
+
     fn contains_path(&self, path: &Path) -> bool {
         self.sources.iter().any(|s| s.contains_path(path))
     }

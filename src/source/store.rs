@@ -31,6 +31,24 @@ pub trait BlobStore: Send + Sync {
     /// Entries that could not be taken as blobs (links, bad names, devices).
     fn damage(&self) -> Vec<(String, SourceError)>;
     fn contains_path(&self, path: &Path) -> bool;
+    /// The result of a hashing pass the store already made (a compressed stream is hashed as it is
+    /// read); `None` when the blob must be opened and hashed.
+    fn prehashed(&self, _blob: &BlobEntry) -> Option<Result<(), SourceError>> {
+        None
+    }
+}
+
+/// The files of a source that is not an OCI layout (docker-archive, hangar zip) by relative path.
+pub trait FileTree: Send + Sync {
+    fn location(&self) -> String;
+    /// Every regular file: relative path and size.
+    fn files(&self) -> Vec<(String, u64)>;
+    /// A small file's bytes, refusing more than `limit`; `None` when absent.
+    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError>;
+    /// sha256 of a file (precomputed for streamed archives, computed now for random-access ones).
+    fn sha256(&self, name: &str) -> Result<Digest, SourceError>;
+    /// Entries that are not regular files, or otherwise unusable.
+    fn damage(&self) -> Vec<(String, SourceError)>;
 }
 
 /// A directory on disk: files named relative to `root`, blobs found by the caller.
@@ -207,6 +225,9 @@ impl<S: BlobStore> Blobs<S> {
     }
 
     fn hash_one(&self, entry: &BlobEntry) -> Result<(), SourceError> {
+        if let Some(r) = self.store.prehashed(entry) {
+            return r;
+        }
         if let Some(r) = self.lock().get(&entry.digest) {
             return r.clone();
         }
