@@ -262,3 +262,72 @@ impl<S: BlobStore> Blobs<S> {
         (blobs.len() as u64, blobs.iter().map(|b| b.size).sum())
     }
 }
+
+/// A plain directory as a [`FileTree`] (an unpacked docker-archive); links and special files are damage.
+pub struct DirTree {
+    root: PathBuf,
+    files: Vec<(String, u64)>,
+    damage: Vec<(String, SourceError)>,
+}
+
+impl DirTree {
+    pub fn new(root: &Path) -> DirTree {
+        let (mut files, mut damage) = (Vec::new(), Vec::new());
+        for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false).sort_by_file_name() {
+            let item = match item {
+                Ok(i) => i,
+                Err(e) => {
+                    damage.push((root.display().to_string(), SourceError::Io(e.to_string())));
+                    continue;
+                }
+            };
+            let rel = item.path().strip_prefix(root).unwrap_or(item.path()).to_string_lossy().into_owned();
+            let ft = item.file_type();
+            if ft.is_dir() {
+                continue;
+            }
+            if !ft.is_file() {
+                damage.push((rel.clone(), SourceError::Malformed(format!("{rel}: not a regular file (links are refused)"))));
+                continue;
+            }
+            match item.metadata() {
+                Ok(m) => files.push((rel, m.len())),
+                Err(e) => damage.push((rel.clone(), SourceError::Io(format!("{rel}: {e}")))),
+            }
+        }
+        DirTree { root: root.to_path_buf(), files, damage }
+    }
+}
+
+impl FileTree for DirTree {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn files(&self) -> Vec<(String, u64)> {
+        self.files.clone()
+    }
+
+    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        DirStore::new(&self.root, vec![], vec![]).read_file(name, limit)
+    }
+
+    fn sha256(&self, name: &str) -> Result<Digest, SourceError> {
+        let store = DirStore::new(&self.root, vec![], vec![]);
+        let mut file = store.open_regular(name)?.ok_or_else(|| SourceError::Missing(name.to_string()))?;
+        let mut hasher = crate::digest::Hasher::new(crate::digest::Algorithm::Sha256);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut buf).map_err(|e| SourceError::Io(format!("{name}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hasher.finish())
+    }
+
+    fn damage(&self) -> Vec<(String, SourceError)> {
+        self.damage.clone()
+    }
+}
