@@ -7,6 +7,7 @@ use crate::report::{self, Context, Format};
 use crate::signature::check::Trust;
 use crate::signature::identity::IdentityPolicy;
 use crate::signature::keys::TrustedKey;
+use crate::source::archive::ArchiveOptions;
 use crate::source::{self, Source};
 use crate::verify::platform::PlatformFilter;
 use crate::verify::{self, BlobMode, Options, Scope};
@@ -162,6 +163,9 @@ struct Common {
     report: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
+    /// Largest zstd window accepted (log2): a memory bound for compressed archives.
+    #[arg(long, default_value_t = 27, value_parser = clap::value_parser!(u32).range(10..=31))]
+    zstd_window_log_max: u32,
     /// Verify a deterministic 1/N of the list (K/N, K from 1).
     #[arg(long)]
     shard: Option<String>,
@@ -173,6 +177,12 @@ struct Common {
     no_progress: bool,
     #[arg(long)]
     debug: bool,
+}
+
+impl Common {
+    fn archive_options(&self) -> ArchiveOptions {
+        ArchiveOptions { zstd_window_log_max: self.zstd_window_log_max }
+    }
 }
 
 /// Runs airlock with the process arguments; returns the exit status.
@@ -203,7 +213,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::VerifyArchive(v) => {
-            let sources = open_all(&v.paths)?;
+            let sources = open_all(&v.paths, v.common.archive_options())?;
             execute(sources, &v.paths, v.common, v.file.as_deref(), v.blobs, v.failed, false)
         }
         Command::Validate(v) | Command::Sign { command: SignCommand::Validate(v) } => validate(v),
@@ -240,12 +250,17 @@ fn validate(mut v: Validate) -> Result<u8> {
         bail!("remote registries are not supported yet: give --source PATH (a layout or archive)");
     };
     let paths = vec![path];
-    let sources = open_all(&paths)?;
+    let sources = open_all(&paths, v.common.archive_options())?;
     execute(sources, &paths, v.common, Some(&v.file), v.blobs, Some(v.failed), true)
 }
 
-fn open_all(paths: &[PathBuf]) -> Result<Vec<Box<dyn Source>>> {
-    paths.iter().map(|p| source::detect::open(p).map_err(|e| anyhow!(e))).collect()
+/// Opens every PATH; later parts of a split archive named too are folded into the first.
+fn open_all(paths: &[PathBuf], opts: ArchiveOptions) -> Result<Vec<Box<dyn Source>>> {
+    paths
+        .iter()
+        .filter(|p| !source::archive::is_later_part(p))
+        .map(|p| source::detect::open(p, opts).map_err(|e| anyhow!(e)))
+        .collect()
 }
 
 fn load_keys(files: &[PathBuf]) -> Result<Vec<TrustedKey>> {
@@ -348,7 +363,7 @@ fn execute(
     }
     let ctx = Context {
         paths: paths.iter().map(|p| p.display().to_string()).collect(),
-        file_sha256: Vec::new(),
+        file_sha256: if common.report.is_some() { source.file_sha256() } else { Vec::new() },
         keys: keys.iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect(),
         signatures_checked: !keys.is_empty(),
         blobs_checked: blobs != BlobMode::Skip,
@@ -405,7 +420,7 @@ fn execute(
 }
 
 fn list(args: ListArgs) -> Result<u8> {
-    let sources = open_all(&args.paths)?;
+    let sources = open_all(&args.paths, ArchiveOptions::default())?;
     let source: Box<dyn Source> = if sources.len() == 1 {
         sources.into_iter().next().expect("one")
     } else {

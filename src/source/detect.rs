@@ -1,5 +1,6 @@
 //! Opening a PATH: detection by content (marker files, magic bytes), never by file name.
 
+use super::archive::{self, ArchiveOptions, ArchiveTree, Kind, Shared};
 use super::layout::Layout;
 use super::skopeo_dir::{self, SkopeoDir};
 use super::store::DirStore;
@@ -20,7 +21,7 @@ pub enum OpenError {
 }
 
 /// Opens `path` as whatever source its content says it is.
-pub fn open(path: &Path) -> Result<Box<dyn Source>, OpenError> {
+pub fn open(path: &Path, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenError> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => OpenError::NotFound(shown.clone()),
@@ -31,12 +32,40 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>, OpenError> {
         if layout_marker {
             return Ok(match Layout::open(DirStore::layout(path)) {
                 Ok(layout) => Box::new(layout),
-                Err(e) => Box::new(Broken { location: shown, error: e }),
+                Err(e) => Box::new(Broken { location: shown, damage: vec![e] }),
             });
         }
         if skopeo_dir::looks_like(path) {
             return Ok(Box::new(SkopeoDir::open(path)));
         }
+        return Err(OpenError::Unrecognised(shown));
+    }
+    let kind = archive::sniff(path).map_err(|e| OpenError::Io(shown.clone(), e))?;
+    match kind {
+        Some(kind @ (Kind::Tar | Kind::Gzip | Kind::Zstd)) => open_tar(path, kind, opts),
+        Some(Kind::Zip) | None => Err(OpenError::Unrecognised(shown)),
+    }
+}
+
+/// A tar (plain, gzip, zstd; whole or split) holding an OCI layout at its root or under one folder.
+fn open_tar(path: &Path, kind: Kind, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenError> {
+    let shown = path.display().to_string();
+    let tree = ArchiveTree::open(archive::parts(path), kind, opts).map_err(|e| OpenError::Io(shown.clone(), e))?;
+    if tree.has("oci-layout") || tree.has("index.json") {
+        let shared = Shared(std::sync::Arc::new(tree));
+        return Ok(match Layout::open(shared.clone()) {
+            Ok(layout) => Box::new(layout),
+            Err(e) => {
+                let mut damage: Vec<SourceError> = shared.0.damage_list();
+                damage.push(e);
+                Box::new(Broken { location: shown, damage })
+            }
+        });
+    }
+    if tree.is_damaged() {
+        let mut damage = tree.damage_list();
+        damage.push(SourceError::Malformed(format!("{shown}: no readable OCI layout in the damaged archive")));
+        return Ok(Box::new(Broken { location: shown, damage }));
     }
     Err(OpenError::Unrecognised(shown))
 }
@@ -44,7 +73,7 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>, OpenError> {
 /// A recognised source too damaged to list anything (a layout without `index.json`).
 pub struct Broken {
     location: String,
-    error: SourceError,
+    damage: Vec<SourceError>,
 }
 
 impl Source for Broken {
@@ -65,7 +94,7 @@ impl Source for Broken {
     }
 
     fn damage(&self) -> Vec<(String, SourceError)> {
-        vec![(self.location.clone(), self.error.clone())]
+        self.damage.iter().map(|e| (self.location.clone(), e.clone())).collect()
     }
 
     fn signature_manifests(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {

@@ -267,6 +267,10 @@ impl<S: BlobStore> Source for Layout<S> {
         Ok(self.subjects().get(digest).cloned().unwrap_or_default())
     }
 
+    fn file_sha256(&self) -> Vec<(String, String)> {
+        self.blobs.store.file_sha256().into_iter().collect()
+    }
+
     fn contains_path(&self, path: &Path) -> bool {
         self.blobs.store.contains_path(path)
     }

@@ -1,6 +1,7 @@
 //! Sources: one read-only trait that every backend (OCI layout, skopeo `dir:`, archives, registry)
 //! implements, so the verification engine never knows where an image lives.
 
+pub mod archive;
 pub mod detect;
 pub mod layout;
 pub mod multi;
@@ -196,6 +197,11 @@ pub trait Source: Send + Sync {
     /// Signatures stored outside manifests (skopeo `dir:` `signature-N` files).
     fn raw_signatures(&self, _digest: &Digest) -> Result<Found, SourceError> {
         Ok(Found::default())
+    }
+
+    /// (path, SHA-256) of each source file (archives), for the report.
+    fn file_sha256(&self) -> Vec<(String, String)> {
+        Vec::new()
     }
 
     /// Why a format cannot hold signatures, added to "no signature exists" (docker-archive, hangar zip).

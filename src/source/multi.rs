@@ -97,6 +97,10 @@ impl Source for Multi {
         Ok(all)
     }
 
+    fn file_sha256(&self) -> Vec<(String, String)> {
+        self.sources.iter().flat_map(|s| s.file_sha256()).collect()
+    }
+
     fn no_signature_hint(&self) -> Option<String> {
         self.sources.iter().find_map(|s| s.no_signature_hint())
     }

@@ -36,6 +36,10 @@ pub trait BlobStore: Send + Sync {
     fn prehashed(&self, _blob: &BlobEntry) -> Option<Result<(), SourceError>> {
         None
     }
+    /// (path, SHA-256) of the file behind the store, when it is one file (an archive).
+    fn file_sha256(&self) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// The files of a source that is not an OCI layout (docker-archive, hangar zip) by relative path.
@@ -287,7 +291,10 @@ impl DirTree {
                 continue;
             }
             if !ft.is_file() {
-                damage.push((rel.clone(), SourceError::Malformed(format!("{rel}: not a regular file (links are refused)"))));
+                damage.push((
+                    rel.clone(),
+                    SourceError::Malformed(format!("{rel}: not a regular file (links are refused)")),
+                ));
                 continue;
             }
             match item.metadata() {
