@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const RETAIN_LIMIT: u64 = 256 << 20;
 pub const MAX_ENTRIES: usize = 1_000_000;
 const CHUNK: usize = 1 << 20;
+/// Padding after the end-of-archive marker that is read and discarded.
+const TRAILER_LIMIT: u64 = 64 << 20;
 
 /// What the first bytes of a file say it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +186,20 @@ impl<R: Read> Read for HashingReader<R> {
         let mut state = self.hash.0.lock().unwrap_or_else(|p| p.into_inner());
         state.0.update(&buf[..n]);
         state.1 += n as u64;
+        Ok(n)
+    }
+}
+
+/// Counts the bytes the tar parser consumed.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -400,7 +416,9 @@ impl ArchiveTree {
 
     /// Parses tar from `reader`, hashing every regular file as it streams by.
     fn scan<R: Read>(&mut self, reader: R) {
-        let mut archive = tar::Archive::new(reader);
+        let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut archive = tar::Archive::new(CountingReader { inner: reader, count: consumed.clone() });
+        let mut data_end = 0u64;
         let entries = match archive.entries() {
             Ok(e) => e,
             Err(e) => {
@@ -422,6 +440,7 @@ impl ArchiveTree {
                     return;
                 }
             };
+            data_end = entry.raw_file_position() + entry.size().div_ceil(512) * 512;
             let Some(name) = self.admit(&entry.path_bytes(), entry.header().entry_type(), &last) else { continue };
             last = name.clone();
             if self.files.len() >= MAX_ENTRIES {
@@ -479,6 +498,42 @@ impl ArchiveTree {
                 TarFile { size, offset: 0, digest: Some(hasher.finish()), data: keep_data.then(|| Arc::new(data)) };
             self.insert(name, file);
         }
+        // The parser stops at the first zero block; the second must follow it.
+        let mut rest = archive.into_inner();
+        let mut second = Vec::with_capacity(512);
+        let complete = consumed.load(std::sync::atomic::Ordering::Relaxed) >= data_end + 512
+            && (&mut rest).take(512).read_to_end(&mut second).is_ok()
+            && second.len() == 512
+            && second.iter().all(|&b| b == 0);
+        if !complete {
+            self.end_marker_missing(&last);
+            return;
+        }
+        // The rest of the stream must decode cleanly (a truncated gzip trailer, a corrupt last frame)
+        // and be short: tar pads with zeros, nothing else belongs there.
+        let mut tail = (&mut rest).take(TRAILER_LIMIT + 1);
+        match io::copy(&mut tail, &mut io::sink()) {
+            Ok(n) if n > TRAILER_LIMIT => self.damaged(
+                &last,
+                SourceError::Malformed(format!(
+                    "more than {TRAILER_LIMIT} bytes of data after the end-of-archive marker"
+                )),
+            ),
+            Ok(_) => {}
+            Err(e) => self.damaged(
+                &last,
+                SourceError::Malformed(format!("compressed stream damaged after the tar archive: {}", hint(&e))),
+            ),
+        }
+    }
+
+    fn end_marker_missing(&mut self, last: &str) {
+        self.damaged(
+            last,
+            SourceError::Malformed(format!(
+                "archive truncated after entry {last}: the end-of-archive marker is missing"
+            )),
+        );
     }
 
     /// Checks one entry's name and type; `Some(clean name)` for regular files.
@@ -542,6 +597,7 @@ impl ArchiveTree {
         let total = reader.total;
         let mut archive = tar::Archive::new(reader);
         let mut last = String::from("(start of archive)");
+        let mut data_end = 0u64;
         let entries = archive.entries_with_seek()?;
         let mut pending: Vec<(String, TarFile)> = Vec::new();
         for entry in entries {
@@ -559,11 +615,16 @@ impl ArchiveTree {
                 break;
             }
             let (offset, size) = (entry.raw_file_position(), entry.size());
+            data_end = offset + size.div_ceil(512) * 512;
             if offset.checked_add(size).is_none_or(|end| end > total) {
                 self.damaged(&name, SourceError::Malformed(format!("{name}: archive truncated inside this entry")));
                 break;
             }
             pending.push((name, TarFile { size, offset, digest: None, data: None }));
+        }
+        drop(archive);
+        if self.damage.is_empty() && !self.zero_blocks_at(data_end)? {
+            self.end_marker_missing(&last);
         }
         for (name, file) in pending {
             if let Some(existing) = self.files.get(&name) {
@@ -581,6 +642,15 @@ impl ArchiveTree {
             self.files.insert(name, file);
         }
         Ok(())
+    }
+
+    /// Whether two zero blocks (the end-of-archive marker) follow `at`.
+    fn zero_blocks_at(&self, at: u64) -> io::Result<bool> {
+        let mut r = PartsReader::open(&self.parts)?;
+        r.seek(SeekFrom::Start(at))?;
+        let mut marker = Vec::with_capacity(1024);
+        r.take(1024).read_to_end(&mut marker)?;
+        Ok(marker.len() == 1024 && marker.iter().all(|&b| b == 0))
     }
 
     fn hash_range(&self, offset: u64, size: u64) -> io::Result<Digest> {

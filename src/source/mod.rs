@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod detect;
+pub mod docker_archive;
 pub mod layout;
 pub mod multi;
 pub mod skopeo_dir;

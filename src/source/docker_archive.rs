@@ -1,0 +1,798 @@
+//! docker-archive (`docker save`, RKE2/k3s `*-images.tar`): `manifest.json` names each image's config
+//! and its uncompressed layer tars. No manifest is kept, so one is reconstructed per image (Docker schema 2,
+//! layers by diff_id) for the engine to walk; integrity comes from the config's file name and diff_ids.
+
+use super::store::FileTree;
+use super::{DOCKER_MANIFEST, Desc, Entry, METADATA_LIMIT, Source, SourceError};
+use crate::digest::{Digest, Mismatch, check_bytes};
+use crate::reference::DockerRef;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::OnceLock;
+
+pub const CONFIG_TYPE: &str = "application/vnd.docker.container.image.v1+json";
+pub const LAYER_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
+/// At most this many images in `manifest.json`, and layers per image (SPEC §8).
+pub const MAX_IMAGES: usize = 10_000;
+pub const MAX_LAYERS: usize = 10_000;
+/// Set on each entry's descriptor: the manifest it points at was made by airlock, not stored.
+pub const NOTE_ANNOTATION: &str = "dev.airlock.note";
+pub const RECONSTRUCTED: &str = "docker-archive: manifest reconstructed from manifest.json and the config \
+     (the format keeps none), so its digest is not the registry's";
+pub const NO_SIGNATURES: &str = "docker-archive keeps no manifest digests, so its images cannot carry \
+     verifiable signatures; carry images as an OCI layout, hauler haul or cosign save instead";
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// One `manifest.json` element as docker writes it.
+#[derive(serde::Deserialize)]
+struct Item {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+/// A config or layer file and what its sha256 must be.
+#[derive(Default)]
+struct Member {
+    /// `None` when a name in `manifest.json` has no file.
+    size: Option<u64>,
+    /// The digest a config's file name claims.
+    config: Option<Digest>,
+    /// The diff_ids that name this file as a layer.
+    diff_ids: BTreeSet<Digest>,
+    /// Named by `manifest.json` (otherwise a file that looks like a layer or config).
+    referenced: bool,
+    hash: OnceLock<Result<Digest, SourceError>>,
+}
+
+impl Member {
+    /// Whether the file has anything to be checked against (not so for the files of an image whose
+    /// entry is already broken, say by a layer count mismatch).
+    fn checked(&self) -> bool {
+        !self.referenced || self.config.is_some() || !self.diff_ids.is_empty()
+    }
+}
+
+pub struct DockerArchive<T> {
+    tree: T,
+    entries: Vec<Entry>,
+    /// Reconstructed manifests by digest.
+    manifests: HashMap<Digest, Vec<u8>>,
+    members: BTreeMap<String, Member>,
+    /// Config digests and diff_ids, to the files that must hash to them.
+    by_digest: HashMap<Digest, Vec<String>>,
+    damage: Vec<(String, SourceError)>,
+}
+
+impl<T: FileTree> DockerArchive<T> {
+    /// `Ok(None)` when the tree is not a docker-archive: no top-level `manifest.json` array of
+    /// `Config`/`Layers` objects, or an `oci-layout` file (an OCI layout, read as such). `Err` when it is
+    /// one but `manifest.json` cannot be used at all; damage inside an image is reported with the image.
+    pub fn open(tree: T) -> Result<Option<DockerArchive<T>>, SourceError> {
+        let sizes: HashMap<String, u64> = tree.files().into_iter().collect();
+        if sizes.contains_key("oci-layout") {
+            return Ok(None);
+        }
+        let Some(bytes) = tree.read_small("manifest.json", METADATA_LIMIT)? else { return Ok(None) };
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) if bytes.trim_ascii_start().starts_with(b"[") => {
+                return Err(SourceError::Malformed(format!("manifest.json: not valid JSON: {e}")));
+            }
+            Err(_) => return Ok(None),
+        };
+        let Some(items) = value.as_array() else { return Ok(None) };
+        let docker_like = |v: &serde_json::Value| v.get("Config").is_some() || v.get("Layers").is_some();
+        if !items.iter().any(docker_like) {
+            return Ok(None);
+        }
+        if items.len() > MAX_IMAGES {
+            return Err(SourceError::Malformed(format!(
+                "manifest.json: {} images is over the limit of {MAX_IMAGES}",
+                items.len()
+            )));
+        }
+        let mut archive = DockerArchive {
+            damage: tree.damage(),
+            tree,
+            entries: Vec::new(),
+            manifests: HashMap::new(),
+            members: BTreeMap::new(),
+            by_digest: HashMap::new(),
+        };
+        for (i, item) in items.iter().enumerate() {
+            archive.add_image(i, item, &sizes);
+        }
+        archive.add_unreferenced(&sizes);
+        Ok(Some(archive))
+    }
+
+    fn add_image(&mut self, i: usize, value: &serde_json::Value, sizes: &HashMap<String, u64>) {
+        let origin = self.tree.location();
+        let mut label = format!("manifest.json[{i}]");
+        let item: Item = match serde_json::from_value(value.clone()) {
+            Ok(item) => item,
+            Err(e) => {
+                let err = SourceError::Malformed(format!("{label}: not a Config/RepoTags/Layers object: {e}"));
+                self.entries.push(broken_entry(None, Vec::new(), origin, err));
+                return;
+            }
+        };
+        let tags = item.repo_tags.clone().unwrap_or_default();
+        if let Some(first) = tags.first() {
+            label = format!("{label} ({first})");
+        }
+        let mut full_names = Vec::new();
+        for tag in &tags {
+            match DockerRef::parse(tag) {
+                Ok(r) => full_names.push(r),
+                Err(e) => self.damage.push((
+                    "manifest.json".into(),
+                    SourceError::Malformed(format!("{label}: RepoTags entry {tag:?}: {e}")),
+                )),
+            }
+        }
+        let stored_name = tags.first().cloned();
+        match self.reconstruct(&label, &item, sizes) {
+            Ok(descriptor) => self.entries.push(Entry {
+                stored_name,
+                full_names,
+                partial_name: None,
+                descriptor,
+                origin,
+                broken: None,
+            }),
+            Err(e) => self.entries.push(broken_entry(stored_name, full_names, origin, e)),
+        }
+    }
+
+    /// Builds the image's schema 2 manifest from its config, registers its files, and returns the
+    /// manifest's descriptor.
+    fn reconstruct(&mut self, label: &str, item: &Item, sizes: &HashMap<String, u64>) -> Result<Desc, SourceError> {
+        let malformed = |msg: String| SourceError::Malformed(format!("{label}: {msg}"));
+        for name in std::iter::once(&item.config).chain(&item.layers) {
+            check_name(name).map_err(malformed)?;
+        }
+        if item.layers.len() > MAX_LAYERS {
+            return Err(malformed(format!("{} layers is over the limit of {MAX_LAYERS}", item.layers.len())));
+        }
+        // Named files are the image's, even when it turns out broken: not strays to report again.
+        for name in std::iter::once(&item.config).chain(&item.layers) {
+            self.member(name, sizes);
+        }
+        let config_digest = name_digest(&item.config)
+            .ok_or_else(|| malformed(format!("Config {:?} does not name a sha256 digest", item.config)))?;
+        let config_size =
+            *sizes.get(&item.config).ok_or_else(|| SourceError::Missing(format!("config {}", item.config)))?;
+        let config = self
+            .tree
+            .read_small(&item.config, METADATA_LIMIT)?
+            .ok_or_else(|| SourceError::Missing(format!("config {}", item.config)))?;
+        let diff_ids = match diff_ids(&config) {
+            Ok(ids) => ids,
+            Err(msg) => {
+                let err = match check_bytes(&config, &config_digest, config_size) {
+                    Err(m) => SourceError::Corrupt(item.config.clone(), m),
+                    Ok(()) => malformed(format!("config {}: {msg}", item.config)),
+                };
+                return Err(err);
+            }
+        };
+        if diff_ids.len() != item.layers.len() {
+            return Err(malformed(format!(
+                "{} Layers but the config {} lists {} rootfs.diff_ids",
+                item.layers.len(),
+                item.config,
+                diff_ids.len()
+            )));
+        }
+        self.member(&item.config, sizes).config = Some(config_digest.clone());
+        self.register(&config_digest, &item.config);
+        let mut layers = Vec::with_capacity(diff_ids.len());
+        for (name, diff_id) in item.layers.iter().zip(&diff_ids) {
+            let member = self.member(name, sizes);
+            member.diff_ids.insert(diff_id.clone());
+            let size = member.size.unwrap_or(0);
+            self.register(diff_id, name);
+            layers.push(serde_json::json!({"mediaType": LAYER_TYPE, "size": size, "digest": diff_id.to_string()}));
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": CONFIG_TYPE, "size": config_size, "digest": config_digest.to_string()},
+            "layers": layers,
+        });
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| malformed(e.to_string()))?;
+        let mut desc = Desc::new(DOCKER_MANIFEST, Digest::sha256_of(&bytes), bytes.len() as u64);
+        desc.annotations.insert(NOTE_ANNOTATION.into(), RECONSTRUCTED.into());
+        self.manifests.insert(desc.digest.clone(), bytes);
+        Ok(desc)
+    }
+
+    fn member(&mut self, name: &str, sizes: &HashMap<String, u64>) -> &mut Member {
+        let m = self.members.entry(name.to_string()).or_default();
+        m.size = sizes.get(name).copied();
+        m.referenced = true;
+        m
+    }
+
+    fn register(&mut self, digest: &Digest, name: &str) {
+        let names = self.by_digest.entry(digest.clone()).or_default();
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+
+    /// Files no image names that look like layers (`<id>/layer.tar`) or blobs named by digest: hashed
+    /// too, so damage hidden in them still fails the run.
+    fn add_unreferenced(&mut self, sizes: &HashMap<String, u64>) {
+        for (name, size) in sizes {
+            let looks = name.ends_with("/layer.tar") || name_digest(name).is_some();
+            if looks && !self.members.contains_key(name) {
+                self.members.insert(name.clone(), Member { size: Some(*size), ..Member::default() });
+            }
+        }
+    }
+
+    /// sha256 of a member file, computed once.
+    fn hash(&self, name: &str, member: &Member) -> Result<Digest, SourceError> {
+        member.hash.get_or_init(|| self.tree.sha256(name)).clone()
+    }
+
+    /// Why `name`, which hashes to `actual`, is not the layer `diff_id`.
+    fn layer_mismatch(&self, name: &str, member: &Member, diff_id: &Digest, actual: Digest) -> SourceError {
+        let compressed = if name_digest(name).as_ref() == Some(&actual) {
+            Some("a blob named by its own digest")
+        } else if member.size.is_some_and(|s| s <= METADATA_LIMIT) {
+            match self.tree.read_small(name, METADATA_LIMIT) {
+                Ok(Some(b)) if b.starts_with(GZIP_MAGIC) => Some("gzip-compressed"),
+                Ok(Some(b)) if b.starts_with(ZSTD_MAGIC) => Some("zstd-compressed"),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match compressed {
+            Some(what) => SourceError::Malformed(format!(
+                "{name}: the layer is {what}, not the uncompressed tar; its diff_id {diff_id} cannot be checked \
+                 without decompressing it, and airlock never decompresses layers"
+            )),
+            None => SourceError::Corrupt(name.to_string(), Mismatch::Digest { expected: diff_id.clone(), actual }),
+        }
+    }
+
+    /// Every problem with one member file, each keyed so that the engine can tell which digest it is
+    /// about (an image that already reported a digest hides the same problem here).
+    fn member_problems(
+        &self,
+        name: &str,
+        member: &Member,
+        all_diff_ids: &BTreeSet<Digest>,
+    ) -> Vec<(String, SourceError)> {
+        if !member.checked() {
+            return Vec::new();
+        }
+        let keyed = |d: &Digest| format!("{name} ({d})");
+        if member.size.is_none() {
+            let mut out: Vec<_> =
+                member.diff_ids.iter().map(|d| (keyed(d), SourceError::Missing(name.to_string()))).collect();
+            if let Some(c) = &member.config {
+                out.push((keyed(c), SourceError::Missing(name.to_string())));
+            }
+            return out;
+        }
+        let actual = match self.hash(name, member) {
+            Ok(a) => a,
+            Err(e) => {
+                let key = member.config.iter().chain(&member.diff_ids).next().map_or(name.to_string(), keyed);
+                return vec![(key, e)];
+            }
+        };
+        let mut out = Vec::new();
+        if let Some(c) = member.config.as_ref().filter(|c| **c != actual) {
+            out.push((
+                keyed(c),
+                SourceError::Corrupt(
+                    name.to_string(),
+                    Mismatch::Digest { expected: c.clone(), actual: actual.clone() },
+                ),
+            ));
+        }
+        for d in member.diff_ids.iter().filter(|d| **d != actual) {
+            out.push((keyed(d), self.layer_mismatch(name, member, d, actual.clone())));
+        }
+        if !member.referenced {
+            match name_digest(name) {
+                Some(d) if d != actual => {
+                    out.push((name.to_string(), SourceError::Corrupt(name.to_string(), Mismatch::Digest { expected: d, actual })))
+                }
+                Some(_) => {}
+                None if !all_diff_ids.contains(&actual) => out.push((
+                    name.to_string(),
+                    SourceError::Malformed(format!(
+                        "{name}: no image names this layer, and it hashes to {actual}, which no config lists as a diff_id"
+                    )),
+                )),
+                None => {}
+            }
+        }
+        out
+    }
+}
+
+fn broken_entry(stored_name: Option<String>, full_names: Vec<DockerRef>, origin: String, e: SourceError) -> Entry {
+    Entry {
+        stored_name,
+        full_names,
+        partial_name: None,
+        descriptor: Desc::new(DOCKER_MANIFEST, Digest::sha256_of(b""), 0),
+        origin,
+        broken: Some(e),
+    }
+}
+
+/// A name inside the archive: relative, no `..`, not empty.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.starts_with('/') || name.split(['/', '\\']).any(|c| c == "..") {
+        return Err(format!("{name:?} is not a relative path inside the archive"));
+    }
+    Ok(())
+}
+
+/// The digest a file name claims: `<hex>.json`, `<hex>.tar`, `<hex>`, `blobs/sha256/<hex>`.
+fn name_digest(name: &str) -> Option<Digest> {
+    let (dir, base) = name.rsplit_once('/').unwrap_or(("", name));
+    let hex = base.strip_suffix(".json").or_else(|| base.strip_suffix(".tar")).unwrap_or(base);
+    if hex.len() != 64 || !(dir.is_empty() || dir == "blobs/sha256" || dir.ends_with("/blobs/sha256")) {
+        return None;
+    }
+    Digest::parse(&format!("sha256:{hex}")).ok()
+}
+
+/// The config's `rootfs.diff_ids`, validated.
+fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
+    let value: serde_json::Value = serde_json::from_slice(config).map_err(|e| format!("not valid JSON: {e}"))?;
+    let ids = value
+        .get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(|d| d.as_array())
+        .ok_or("no rootfs.diff_ids array")?;
+    if ids.len() > MAX_LAYERS {
+        return Err(format!("{} diff_ids is over the limit of {MAX_LAYERS}", ids.len()));
+    }
+    ids.iter()
+        .map(|v| {
+            let s = v.as_str().ok_or("a diff_id is not a string")?;
+            Digest::parse(s).map_err(|e| format!("diff_id: {e}"))
+        })
+        .collect()
+}
+
+fn size_mismatch(name: &str, actual: u64, expected: u64) -> SourceError {
+    let m = if actual > expected { Mismatch::TooLong { expected } } else { Mismatch::TooShort { expected, actual } };
+    SourceError::Corrupt(name.to_string(), m)
+}
+
+impl<T: FileTree> Source for DockerArchive<T> {
+    fn location(&self) -> String {
+        self.tree.location()
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        self.entries.clone()
+    }
+
+    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
+        if let Some(bytes) = self.manifests.get(&desc.digest) {
+            check_bytes(bytes, &desc.digest, desc.size)
+                .map_err(|m| SourceError::Corrupt(format!("reconstructed manifest {}", desc.digest), m))?;
+            return Ok(bytes.clone());
+        }
+        let name = self
+            .by_digest
+            .get(&desc.digest)
+            .and_then(|n| n.first())
+            .ok_or_else(|| SourceError::Missing(format!("blob {}", desc.digest)))?;
+        if desc.size > METADATA_LIMIT {
+            return Err(SourceError::Malformed(format!(
+                "{name}: {} bytes is over the {METADATA_LIMIT}-byte limit for metadata",
+                desc.size
+            )));
+        }
+        let bytes = self.tree.read_small(name, METADATA_LIMIT)?.ok_or_else(|| SourceError::Missing(name.clone()))?;
+        check_bytes(&bytes, &desc.digest, desc.size).map_err(|m| SourceError::Corrupt(name.clone(), m))?;
+        Ok(bytes)
+    }
+
+    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
+        let names =
+            self.by_digest.get(&desc.digest).ok_or_else(|| SourceError::Missing(format!("blob {}", desc.digest)))?;
+        for name in names {
+            let Some(member) = self.members.get(name) else { continue };
+            let size = member.size.ok_or_else(|| SourceError::Missing(name.clone()))?;
+            if size != desc.size {
+                return Err(size_mismatch(name, size, desc.size));
+            }
+            if !hash {
+                continue;
+            }
+            let actual = self.hash(name, member)?;
+            if actual != desc.digest {
+                return Err(if member.diff_ids.contains(&desc.digest) {
+                    self.layer_mismatch(name, member, &desc.digest, actual)
+                } else {
+                    SourceError::Corrupt(name.clone(), Mismatch::Digest { expected: desc.digest.clone(), actual })
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn hash_all(&self) -> Vec<(String, SourceError)> {
+        let all_diff_ids: BTreeSet<Digest> = self.members.values().flat_map(|m| m.diff_ids.iter().cloned()).collect();
+        let mut order: Vec<(&String, &Member)> = self.members.iter().collect();
+        order.sort_by_key(|(_, m)| std::cmp::Reverse(m.size));
+        let mut problems: Vec<(String, SourceError)> = order
+            .par_iter()
+            .with_max_len(1)
+            .flat_map_iter(|(name, m)| self.member_problems(name, m, &all_diff_ids))
+            .collect();
+        problems.sort_by(|a, b| a.0.cmp(&b.0));
+        problems
+    }
+
+    fn blob_totals(&self) -> (u64, u64) {
+        let sizes: Vec<u64> = self.members.values().filter(|m| m.checked()).filter_map(|m| m.size).collect();
+        (sizes.len() as u64, sizes.iter().sum())
+    }
+
+    fn damage(&self) -> Vec<(String, SourceError)> {
+        self.damage.clone()
+    }
+
+    fn signature_manifests(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        Ok(Vec::new())
+    }
+
+    fn referrers(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        Ok(Vec::new())
+    }
+
+    fn no_signature_hint(&self) -> Option<String> {
+        Some(NO_SIGNATURES.to_string())
+    }
+
+    fn contains_path(&self, path: &Path) -> bool {
+        let root = Path::new(&self.tree.location()).to_path_buf();
+        match (path.canonicalize(), root.canonicalize()) {
+            (Ok(p), Ok(r)) if r.is_dir() => p.starts_with(r),
+            (Ok(p), Ok(r)) => p == r,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imagelist::parse_list;
+    use crate::signature::check::Trust;
+    use crate::signature::identity::IdentityPolicy;
+    use crate::signature::keys::TrustedKey;
+    use crate::source::store::DirTree;
+    use crate::verify::platform::PlatformFilter;
+    use crate::verify::result::{ImageResult, Kind};
+    use crate::verify::{self, BlobMode, Options, Run, Scope};
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    const SINGLE: &str = "registry.airlock.test/airlock/single:v1";
+    const LAYERS3: &str = "registry.airlock.test/airlock/layers3:v1";
+    const SINGLE_LAYER: &str = "04dcae6442ed4ed7059cc0b60a37dce1d629a01e8b0d0190c9f77a4b58ad0ba4/layer.tar";
+    const SINGLE_CONFIG: &str = "ab2bb3204cc0548580964593f27318fc0d6bd47148039a28fa2f2170733b2242.json";
+    /// The gzip blob of the same layer in the OCI layout the fixture was made from.
+    const SINGLE_GZIP: &str =
+        "testdata/layouts/signed-p256/blobs/sha256/dfcaf4028413b329e92cc5da3d024f4f62bccd11e9e8d9a534bcde8bf018e6a8";
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn copy_dir(src: &Path, dst: &Path) {
+        std::fs::create_dir_all(dst).unwrap();
+        for e in std::fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &dst.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// A temp copy of `testdata/archives/docker/<name>`.
+    fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(name);
+        copy_dir(&root().join("testdata/archives/docker").join(name), &dir);
+        (tmp, dir)
+    }
+
+    fn open(dir: &Path) -> DockerArchive<DirTree> {
+        DockerArchive::open(DirTree::new(dir)).unwrap().expect("a docker-archive")
+    }
+
+    fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = dir.join("manifest.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(path, v.to_string()).unwrap();
+    }
+
+    fn run(source: &dyn Source, key: bool, list: Option<&str>) -> Run {
+        let trust = key.then(|| Trust {
+            keys: vec![TrustedKey::load(&root().join("testdata/keys/p256.pub")).unwrap()],
+            rekor_keys: Vec::new(),
+            identity: IdentityPolicy::Default,
+        });
+        let opts = Options {
+            trust,
+            platforms: PlatformFilter::parse("amd64,arm64", "linux").unwrap(),
+            require_platforms: false,
+            scope: Scope::Auto,
+            blobs: BlobMode::Verify,
+            jobs: 2,
+        };
+        let lines = list.map(|l| parse_list(l).0);
+        let targets = verify::plan(source, lines.as_deref(), None);
+        verify::run(source, targets, &opts)
+    }
+
+    fn result<'a>(run: &'a Run, reference: &str) -> &'a ImageResult {
+        run.results.iter().find(|r| r.reference == reference).unwrap_or_else(|| panic!("no result for {reference}"))
+    }
+
+    fn kinds(r: &ImageResult) -> Vec<Kind> {
+        r.errors.iter().map(|f| f.kind).collect()
+    }
+
+    fn messages(r: &ImageResult) -> String {
+        r.errors.iter().map(|f| format!("{}: {}", f.kind, f.message)).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn intact_archive_passes_with_a_reconstructed_manifest() {
+        let (_t, dir) = fixture("two-dir");
+        let archive = open(&dir);
+        let entries = archive.entries();
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().all(|e| e.descriptor.annotation(NOTE_ANNOTATION) == Some(RECONSTRUCTED)));
+        let run = run(&archive, false, None);
+        assert_eq!(run.results.len(), 2, "{:?}", run.results);
+        for reference in [SINGLE, LAYERS3] {
+            let r = result(&run, reference);
+            assert!(r.passed(), "{reference}: {}", messages(r));
+            assert_eq!(r.platforms.len(), 1);
+            assert_eq!(r.platforms[0].platform.as_deref(), Some("linux/amd64"));
+            assert_eq!(r.platforms[0].media_type, DOCKER_MANIFEST);
+        }
+        assert_eq!(run.blobs, 6, "2 configs and 4 layers");
+    }
+
+    #[test]
+    fn flipped_byte_in_a_layer_is_corrupt_and_reported_once() {
+        let (_t, dir) = fixture("single-dir");
+        let layer = dir.join(SINGLE_LAYER);
+        let mut bytes = std::fs::read(&layer).unwrap();
+        bytes[600] ^= 0x01;
+        std::fs::write(&layer, bytes).unwrap();
+        let run = run(&open(&dir), false, None);
+        let r = result(&run, SINGLE);
+        assert_eq!(kinds(r), vec![Kind::Corrupt], "{}", messages(r));
+        assert!(r.errors[0].message.contains(SINGLE_LAYER), "{}", messages(r));
+        assert_eq!(run.results.len(), 1, "the image already names the damage: {:?}", run.results);
+    }
+
+    #[test]
+    fn edited_or_renamed_config_is_corrupt() {
+        let (_t, dir) = fixture("single-dir");
+        let config = dir.join(SINGLE_CONFIG);
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("\"single\"", "\"singlf\"")).unwrap();
+        let run1 = run(&open(&dir), false, None);
+        let r = result(&run1, SINGLE);
+        assert_eq!(kinds(r), vec![Kind::Corrupt], "{}", messages(r));
+        assert!(r.errors[0].message.contains(SINGLE_CONFIG), "{}", messages(r));
+        assert_eq!(run1.results.len(), 1, "the image already names the damage: {:?}", run1.results);
+
+        let (_t2, dir) = fixture("single-dir");
+        let renamed = format!("{}.json", "1".repeat(64));
+        std::fs::rename(dir.join(SINGLE_CONFIG), dir.join(&renamed)).unwrap();
+        edit_manifest(&dir, |v| v[0]["Config"] = serde_json::json!(renamed));
+        let run2 = run(&open(&dir), false, None);
+        let r = result(&run2, SINGLE);
+        assert_eq!(kinds(r), vec![Kind::Corrupt], "{}", messages(r));
+
+        let (_t3, dir) = fixture("single-dir");
+        std::fs::write(dir.join(SINGLE_CONFIG), b"{not json").unwrap();
+        let run3 = run(&open(&dir), false, None);
+        assert_eq!(kinds(result(&run3, SINGLE)), vec![Kind::Corrupt]);
+        assert_eq!(run3.results.len(), 1, "{:?}", run3.results);
+    }
+
+    #[test]
+    fn layer_count_mismatch_is_malformed() {
+        let (_t, dir) = fixture("single-dir");
+        edit_manifest(&dir, |v| v[0]["Layers"] = serde_json::json!([SINGLE_LAYER, SINGLE_LAYER]));
+        let run = run(&open(&dir), false, None);
+        let r = result(&run, SINGLE);
+        assert_eq!(kinds(r), vec![Kind::Malformed], "{}", messages(r));
+        assert!(r.errors[0].message.contains("2 Layers but the config"), "{}", messages(r));
+        assert!(r.errors[0].message.contains("manifest.json[0]"), "{}", messages(r));
+        assert_eq!(run.results.len(), 1, "{:?}", run.results);
+    }
+
+    #[test]
+    fn missing_files_are_missing() {
+        let (_t, dir) = fixture("two-dir");
+        std::fs::remove_file(dir.join(SINGLE_LAYER)).unwrap();
+        let run1 = run(&open(&dir), false, None);
+        let r = result(&run1, SINGLE);
+        assert_eq!(kinds(r), vec![Kind::Missing], "{}", messages(r));
+        assert!(r.errors[0].message.contains(SINGLE_LAYER), "{}", messages(r));
+        assert!(result(&run1, LAYERS3).passed());
+
+        std::fs::remove_file(dir.join(SINGLE_CONFIG)).unwrap();
+        let run2 = run(&open(&dir), false, None);
+        assert_eq!(kinds(result(&run2, SINGLE)), vec![Kind::Missing]);
+    }
+
+    #[test]
+    fn hostile_names_and_bad_json_are_errors_not_panics() {
+        let (_t, dir) = fixture("single-dir");
+        edit_manifest(&dir, |v| v[0]["Layers"] = serde_json::json!(["../../etc/passwd"]));
+        let run1 = run(&open(&dir), false, None);
+        let r = result(&run1, SINGLE);
+        assert_eq!(kinds(r), vec![Kind::Malformed]);
+        assert!(r.errors[0].message.contains("../../etc/passwd"), "{}", messages(r));
+
+        edit_manifest(&dir, |v| v[0]["Config"] = serde_json::json!(format!("/tmp/{SINGLE_CONFIG}")));
+        assert_eq!(kinds(result(&run(&open(&dir), false, None), SINGLE)), vec![Kind::Malformed]);
+
+        edit_manifest(&dir, |v| v[0]["Layers"] = serde_json::json!("not a list"));
+        let archive = open(&dir);
+        let run3 = run(&archive, false, None);
+        assert!(run3.results.iter().all(|r| !r.passed()));
+
+        std::fs::write(dir.join("manifest.json"), b"[{\"Config\": ").unwrap();
+        let err = DockerArchive::open(DirTree::new(&dir)).err().expect("an error");
+        assert!(err.to_string().contains("manifest.json"), "{err}");
+    }
+
+    #[test]
+    fn other_formats_are_not_docker_archives() {
+        for dir in ["testdata/layouts/signed-p256", "testdata/dirs/single-signed"] {
+            assert!(DockerArchive::open(DirTree::new(&root().join(dir))).unwrap().is_none(), "{dir}");
+        }
+        let (_t, dir) = fixture("single-dir");
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        assert!(DockerArchive::open(DirTree::new(&dir)).unwrap().is_none());
+        std::fs::remove_file(dir.join("oci-layout")).unwrap();
+        std::fs::write(dir.join("manifest.json"), b"[]").unwrap();
+        assert!(DockerArchive::open(DirTree::new(&dir)).unwrap().is_none());
+    }
+
+    #[test]
+    fn compressed_layer_cannot_be_checked_without_decompression() {
+        let (_t, dir) = fixture("single-dir");
+        std::fs::copy(root().join(SINGLE_GZIP), dir.join(SINGLE_LAYER)).unwrap();
+        let run = run(&open(&dir), false, None);
+        let r = result(&run, SINGLE);
+        assert_eq!(kinds(r), vec![Kind::Malformed], "{}", messages(r));
+        assert!(r.errors[0].message.contains("gzip-compressed"), "{}", messages(r));
+        assert!(r.errors[0].message.contains("without decompressing"), "{}", messages(r));
+    }
+
+    #[test]
+    fn repo_tags_name_the_image_for_list_matching() {
+        let (_t, dir) = fixture("two-dir");
+        edit_manifest(&dir, |v| {
+            v[1]["RepoTags"] = serde_json::json!([LAYERS3, "rancher/layers3:v1"]);
+        });
+        let archive = open(&dir);
+        let list = format!("{LAYERS3}\nrancher/layers3:v1\ndocker.io/rancher/layers3:v2\n{SINGLE}\n");
+        let run = run(&archive, false, Some(&list));
+        assert!(result(&run, LAYERS3).passed());
+        assert!(result(&run, "docker.io/rancher/layers3:v1").passed());
+        assert!(result(&run, SINGLE).passed());
+        assert_eq!(kinds(result(&run, "docker.io/rancher/layers3:v2")), vec![Kind::Missing]);
+    }
+
+    #[test]
+    fn an_image_without_repo_tags_is_unnamed() {
+        let (_t, dir) = fixture("single-dir");
+        edit_manifest(&dir, |v| v[0]["RepoTags"] = serde_json::Value::Null);
+        let archive = open(&dir);
+        let entries = archive.entries();
+        assert!(entries[0].identity().is_none() && entries[0].stored_name.is_none());
+        let plain = run(&archive, false, None);
+        assert!(plain.results[0].passed(), "{}", messages(&plain.results[0]));
+        let keyed = run(&archive, true, None);
+        assert!(kinds(&keyed.results[0]).contains(&Kind::IdentityMismatch), "{}", messages(&keyed.results[0]));
+        let one_line = run(&archive, false, Some(&format!("{SINGLE}\n")));
+        assert!(result(&one_line, SINGLE).passed(), "a one-line list names the one unnamed image");
+    }
+
+    #[test]
+    fn with_a_key_each_image_is_unsigned_and_says_why() {
+        let (_t, dir) = fixture("two-dir");
+        let run = run(&open(&dir), true, None);
+        for reference in [SINGLE, LAYERS3] {
+            let r = result(&run, reference);
+            assert_eq!(kinds(r), vec![Kind::Unsigned], "{}", messages(r));
+            assert!(r.errors[0].message.contains("A signature was required, but no signature exists"));
+            assert!(r.errors[0].message.contains(NO_SIGNATURES), "{}", messages(r));
+        }
+    }
+
+    #[test]
+    fn unreferenced_damage_fails_the_run() {
+        let (_t, dir) = fixture("single-dir");
+        std::fs::create_dir(dir.join("stray")).unwrap();
+        std::fs::write(dir.join("stray/layer.tar"), b"not a layer").unwrap();
+        let run = run(&open(&dir), false, None);
+        assert!(result(&run, SINGLE).passed());
+        let source = run.results.iter().find(|r| r.is_source).expect("a source result");
+        assert!(messages(source).contains("stray/layer.tar"), "{}", messages(source));
+    }
+
+    /// A [`DirTree`] that counts how often each file is hashed.
+    struct Counting(DirTree, Mutex<HashMap<String, usize>>);
+
+    impl FileTree for Counting {
+        fn location(&self) -> String {
+            self.0.location()
+        }
+        fn files(&self) -> Vec<(String, u64)> {
+            self.0.files()
+        }
+        fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
+            self.0.read_small(name, limit)
+        }
+        fn sha256(&self, name: &str) -> Result<Digest, SourceError> {
+            *self.1.lock().unwrap().entry(name.to_string()).or_default() += 1;
+            self.0.sha256(name)
+        }
+        fn damage(&self) -> Vec<(String, SourceError)> {
+            self.0.damage()
+        }
+    }
+
+    #[test]
+    fn every_file_is_hashed_once() {
+        let (_t, dir) = fixture("two-dir");
+        let archive = DockerArchive::open(Counting(DirTree::new(&dir), Mutex::default())).unwrap().unwrap();
+        let run = run(&archive, false, None);
+        assert!(run.results.iter().all(|r| r.passed()));
+        let counts = archive.tree.1.lock().unwrap().clone();
+        assert_eq!(counts.len(), 6, "2 configs and 4 layers: {counts:?}");
+        assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    }
+
+    #[test]
+    fn names() {
+        let hex = "a".repeat(64);
+        assert!(name_digest(&format!("{hex}.json")).is_some());
+        assert!(name_digest(&format!("blobs/sha256/{hex}")).is_some());
+        assert!(name_digest(&format!("{hex}/layer.tar")).is_none());
+        assert!(name_digest(&format!("x/{hex}.json")).is_none());
+        assert!(check_name("a/layer.tar").is_ok());
+        assert!(check_name("/etc/passwd").is_err() && check_name("a/../b").is_err() && check_name("").is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! Every testdata layout gives the same per-image results as a directory, a tar, a tar.gz of its folder,
+//! a tar.zst and a split tar.zst — archives made here with GNU tar, gzip, zstd and split — and bad
+//! archives (truncated, corrupt frames, hostile entries) fail with a message naming the entry.
+
+mod common;
+use common::{airlock, root};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn sh(cmd: &str, dir: &Path) {
+    let ok = Command::new("sh").arg("-c").arg(cmd).current_dir(dir).status().expect("sh").success();
+    assert!(ok, "{cmd} failed");
+}
+
+/// The archive forms of one layout, built in `dir`.
+fn forms(layout: &Path, dir: &Path) -> Vec<(String, PathBuf)> {
+    let name = layout.file_name().unwrap().to_str().unwrap();
+    let parent = layout.parent().unwrap().display().to_string();
+    let l = layout.display();
+    sh(&format!("tar -C {l} -cf {name}.tar ."), dir);
+    sh(&format!("tar -C {parent} -cf - {name} | gzip -n > {name}.tar.gz"), dir);
+    sh(&format!("tar -C {l} -cf - . | zstd -q -o {name}.tar.zst"), dir);
+    sh(&format!("split -b 1500 -d -a 3 --numeric-suffixes=1 {name}.tar.zst {name}.haul.tar.zst."), dir);
+    vec![
+        ("dir".into(), layout.to_path_buf()),
+        ("tar".into(), dir.join(format!("{name}.tar"))),
+        ("tar.gz of the folder".into(), dir.join(format!("{name}.tar.gz"))),
+        ("tar.zst".into(), dir.join(format!("{name}.tar.zst"))),
+        ("split tar.zst".into(), dir.join(format!("{name}.haul.tar.zst.001"))),
+    ]
+}
+
+/// Per-image results with the source's own path taken out.
+fn results(path: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["verify-archive".to_string(), path.display().to_string(), "--report".into(), "-".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = airlock(&args);
+    let start = out.stdout.find("{\n").unwrap_or_else(|| panic!("no report\n{}", out.describe()));
+    let report: Value = serde_json::from_str(&out.stdout[start..]).expect("report json");
+    let text = report["results"].to_string().replace(&path.display().to_string(), "<source>");
+    (out.code, serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn every_layout_gives_the_same_results_in_every_archive_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut layouts: Vec<PathBuf> =
+        std::fs::read_dir(root().join("testdata/layouts")).unwrap().map(|e| e.unwrap().path()).collect();
+    layouts.sort();
+    let key = root().join("testdata/keys/p256.pub");
+    let key = key.to_str().unwrap();
+    let mut compared = 0;
+    for layout in &layouts {
+        let (code, want) = results(layout, &["-p", key]);
+        for (form, path) in forms(layout, tmp.path()).into_iter().skip(1) {
+            let (got_code, got) = results(&path, &["-p", key]);
+            assert_eq!((got_code, &got), (code, &want), "{} as {form} differs from the directory", layout.display());
+            compared += 1;
+        }
+    }
+    assert!(compared >= 4 * 20, "only {compared} comparisons");
+    println!("{compared} archive forms agree with their directories");
+}
+
+#[test]
+fn report_records_the_archive_sha256() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = root().join("testdata/layouts/signed-p256");
+    let forms = forms(&layout, tmp.path());
+    let zst = &forms[3].1;
+    let out = airlock(["verify-archive", zst.to_str().unwrap(), "--report", "-"]);
+    let report: Value = serde_json::from_str(&out.stdout[out.stdout.find("{\n").unwrap()..]).unwrap();
+    let want = common::sha256_hex(&std::fs::read(zst).unwrap());
+    assert_eq!(report["source"]["sha256"][zst.to_str().unwrap()], want.as_str());
+    let tar = &forms[1].1;
+    let out = airlock(["verify-archive", tar.to_str().unwrap(), "--report", "-"]);
+    let report: Value = serde_json::from_str(&out.stdout[out.stdout.find("{\n").unwrap()..]).unwrap();
+    let want = common::sha256_hex(&std::fs::read(tar).unwrap());
+    assert_eq!(report["source"]["sha256"][tar.to_str().unwrap()], want.as_str());
+}
+
+#[test]
+fn a_haul_with_kind_annotations_and_an_extra_manifest_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    common::copy_dir(&root().join("testdata/layouts/signed-multi-all"), &store);
+    let index: Value = serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
+    let mut index = index;
+    for m in index["manifests"].as_array_mut().unwrap() {
+        let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
+        let kind = if name.ends_with(".sig") { "dev.hauler/sigs" } else { "dev.hauler/imageIndex" };
+        m["annotations"] = serde_json::json!({"kind": kind, "io.containerd.image.name": name,
+            "org.opencontainers.image.ref.name": "airlock/multi:v1"});
+    }
+    std::fs::write(store.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(store.join("manifest.json"), r#"[{"Config":"x","RepoTags":["x:y"],"Layers":[]}]"#).unwrap();
+    sh("tar -C store -cf - . | zstd -q -o haul.tar.zst", tmp.path());
+    let key = root().join("testdata/keys/p256.pub");
+    let out =
+        airlock(["verify-archive", tmp.path().join("haul.tar.zst").to_str().unwrap(), "-p", key.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(out.stdout.contains("PASS registry.airlock.test/airlock/multi:v1 (2 platforms"), "{}", out.describe());
+}
+
+#[test]
+fn split_parts_named_on_the_command_line_fold_into_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
+    let first = forms[4].1.clone();
+    let mut args = vec!["verify-archive".to_string()];
+    let mut n = 1;
+    loop {
+        let part = PathBuf::from(first.display().to_string().replace(".001", &format!(".{n:03}")));
+        if !part.exists() {
+            break;
+        }
+        args.push(part.display().to_string());
+        n += 1;
+    }
+    assert!(n > 2, "the fixture should split into several parts");
+    let out = airlock(&args);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(out.stdout.contains("1 passed, 0 failed"), "{}", out.describe());
+    // a missing middle part is a damaged stream, not a pass
+    std::fs::remove_file(PathBuf::from(first.display().to_string().replace(".001", ".002"))).unwrap();
+    let out = airlock(["verify-archive", first.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+}
+
+fn expect_damaged(archive: &Path, needle: &str) {
+    let out = airlock(["verify-archive", archive.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}: {}", archive.display(), out.describe());
+    assert!(out.stdout.contains(needle), "{}: expected {needle:?}\n{}", archive.display(), out.describe());
+    assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+}
+
+#[test]
+fn truncated_archives_at_any_point_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
+    for (form, path) in &forms[1..4] {
+        let bytes = std::fs::read(path).unwrap();
+        // plain tar: where the last entry's data ends (GNU tar pads the file with zeros after the
+        // two-block end marker); a cut inside the marker is a truncation too
+        let data_end = if form == "tar" {
+            let last = bytes.iter().rposition(|&b| b != 0).unwrap();
+            last.div_ceil(512) * 512
+        } else {
+            bytes.len()
+        };
+        let mut cuts = vec![100, 600, data_end / 3, data_end / 2, data_end * 9 / 10, data_end - 10];
+        if form == "tar" {
+            cuts.push(data_end + 700);
+        }
+        for cut in cuts {
+            let t = tmp.path().join(format!("cut-{cut}-{}", path.file_name().unwrap().to_str().unwrap()));
+            std::fs::write(&t, &bytes[..cut]).unwrap();
+            let out = airlock(["verify-archive", t.to_str().unwrap()]);
+            assert!(out.code == 1 || out.code == 2, "{form} cut at {cut}: {}", out.describe());
+            assert_ne!(out.code, 0, "{form} cut at {cut} passed");
+            assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+        }
+    }
+}
+
+#[test]
+fn corrupt_compressed_frames_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
+    for (_, path) in &forms[2..4] {
+        let mut bytes = std::fs::read(path).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0xff;
+        let bad = tmp.path().join(format!("bad-{}", path.file_name().unwrap().to_str().unwrap()));
+        std::fs::write(&bad, bytes).unwrap();
+        let out = airlock(["verify-archive", bad.to_str().unwrap()]);
+        assert_eq!(out.code, 1, "{}", out.describe());
+    }
+}
+
+#[test]
+fn zstd_windows_beyond_the_limit_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = root().join("testdata/layouts/signed-p256");
+    sh(&format!("tar -C {} -cf - . | zstd -q --zstd=wlog=28 -o wide.tar.zst", layout.display()), tmp.path());
+    let wide = tmp.path().join("wide.tar.zst");
+    expect_damaged(&wide, "--zstd-window-log-max");
+    let out = airlock(["verify-archive", wide.to_str().unwrap(), "--zstd-window-log-max", "28"]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+}
+
+/// Writes a tar with one hostile entry next to a valid layout, using Python's tarfile (GNU tar refuses
+/// to create some of these).
+fn hostile_tar(dir: &Path, name: &str, python: &str) -> PathBuf {
+    let layout = root().join("testdata/layouts/signed-p256");
+    let out = dir.join(name);
+    let script = format!(
+        "import tarfile, io, os\nt = tarfile.open({out:?}, 'w')\nt.add({layout:?}, arcname='.')\n{python}\nt.close()\n",
+        out = out.display().to_string(),
+        layout = layout.display().to_string()
+    );
+    let ok = Command::new("python3").arg("-c").arg(script).status().expect("python3").success();
+    assert!(ok, "python failed for {name}");
+    out
+}
+
+#[test]
+fn hostile_entries_are_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let file = |n: &str, data: &str| {
+        format!("i = tarfile.TarInfo({n:?}); b = {data:?}.encode(); i.size = len(b); t.addfile(i, io.BytesIO(b))")
+    };
+    let cases = [
+        ("abs.tar", file("/etc/evil", "x"), "absolute entry name"),
+        ("dotdot.tar", file("../evil", "x"), "\"..\""),
+        (
+            "symlink.tar",
+            "i = tarfile.TarInfo('blobs/sha256/link'); i.type = tarfile.SYMTYPE; i.linkname = '/etc/passwd'; t.addfile(i)"
+                .to_string(),
+            "symbolic link",
+        ),
+        (
+            "hardlink.tar",
+            "i = tarfile.TarInfo('hard'); i.type = tarfile.LNKTYPE; i.linkname = 'index.json'; t.addfile(i)".to_string(),
+            "hard link",
+        ),
+        (
+            "device.tar",
+            "i = tarfile.TarInfo('dev'); i.type = tarfile.CHRTYPE; i.devmajor = 1; i.devminor = 3; t.addfile(i)".to_string(),
+            "device file",
+        ),
+        ("dup.tar", file("./index.json", "{}"), "duplicate entry with different content"),
+    ];
+    for (name, python, needle) in cases {
+        let tar = hostile_tar(d, name, &python);
+        expect_damaged(&tar, needle);
+        let zst = d.join(format!("{name}.zst"));
+        sh(&format!("zstd -q {} -o {}", tar.display(), zst.display()), d);
+        expect_damaged(&zst, needle);
+    }
+}
