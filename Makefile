@@ -2,7 +2,7 @@
 CARGO ?= cargo
 AIRLOCK := target/debug/airlock
 
-.PHONY: all build demo test lint fixtures clean
+.PHONY: all build demo test lint bench fixtures clean
 
 all: build
 
@@ -31,6 +31,10 @@ test:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# airlock vs zstd|openssl on generated ~1 GiB and ~4 GiB bundles (BENCH_SIZES="1024 4096" MiB).
+bench:
+	bench/run.sh
 
 # Regenerates testdata/ with real signers (skopeo 1.18, cosign 2.5) and a local registry; needs root.
 fixtures:

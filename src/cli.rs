@@ -175,6 +175,7 @@ struct Common {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Timing and counts on stderr.
     #[arg(long)]
     debug: bool,
 }
@@ -369,16 +370,45 @@ fn execute(
         blobs_checked: blobs != BlobMode::Skip,
     };
     let trust = (!keys.is_empty()).then_some(Trust { keys, rekor_keys, identity });
-    let opts = Options {
+    let mut opts = Options {
         trust,
         platforms,
         require_platforms: common.require_platforms,
         scope: common.signature_scope,
         blobs,
         jobs: common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        on_image: None,
     };
     let nothing = targets.is_empty();
+    let bar = progress_bar(targets.len(), common.quiet || common.no_progress);
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        opts.on_image = Some(Box::new(move |r| {
+            bar.set_message(r.reference.clone());
+            bar.inc(1);
+        }));
+    }
+    let started = std::time::Instant::now();
+    if common.debug {
+        eprintln!(
+            "airlock: debug: {} image(s) to verify in {}, {} job(s)",
+            targets.len(),
+            source.location(),
+            opts.jobs
+        );
+    }
     let run = verify::run(source.as_ref(), targets, &opts);
+    if common.debug {
+        eprintln!(
+            "airlock: debug: verified in {:.3}s; {} blobs, {} bytes hashed",
+            started.elapsed().as_secs_f64(),
+            run.blobs,
+            run.bytes
+        );
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -417,6 +447,23 @@ fn execute(
         }
     }
     Ok(if run.failed() > 0 || nothing { 1 } else { 0 })
+}
+
+/// A progress bar on stderr, only when stderr is a terminal (indicatif hides it otherwise).
+fn progress_bar(images: usize, off: bool) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if off || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(images as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} images, ETA {eta} {wide_msg}",
+    )
+    .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    Some(bar)
 }
 
 fn list(args: ListArgs) -> Result<u8> {

@@ -1,9 +1,11 @@
 //! Opening a PATH: detection by content (marker files, magic bytes), never by file name.
 
 use super::archive::{self, ArchiveOptions, ArchiveTree, Kind, Shared};
+use super::docker_archive::DockerArchive;
+use super::hangar_zip::HangarZip;
 use super::layout::Layout;
 use super::skopeo_dir::{self, SkopeoDir};
-use super::store::DirStore;
+use super::store::{DirStore, DirTree};
 use super::{Desc, Entry, Source, SourceError};
 use crate::digest::Digest;
 use crate::reference::DockerRef;
@@ -35,6 +37,13 @@ pub fn open(path: &Path, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenEr
                 Err(e) => Box::new(Broken { location: shown, damage: vec![e] }),
             });
         }
+        if manifest_is_array(&path.join("manifest.json")) {
+            return match DockerArchive::open(DirTree::new(path)) {
+                Ok(Some(d)) => Ok(Box::new(d)),
+                Ok(None) => Err(OpenError::Unrecognised(shown)),
+                Err(e) => Ok(Box::new(Broken { location: shown, damage: vec![e] })),
+            };
+        }
         if skopeo_dir::looks_like(path) {
             return Ok(Box::new(SkopeoDir::open(path)));
         }
@@ -43,7 +52,12 @@ pub fn open(path: &Path, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenEr
     let kind = archive::sniff(path).map_err(|e| OpenError::Io(shown.clone(), e))?;
     match kind {
         Some(kind @ (Kind::Tar | Kind::Gzip | Kind::Zstd)) => open_tar(path, kind, opts),
-        Some(Kind::Zip) | None => Err(OpenError::Unrecognised(shown)),
+        Some(Kind::Zip) => match HangarZip::open(path) {
+            Ok(Some(zip)) => Ok(Box::new(zip)),
+            Ok(None) => Err(OpenError::Unrecognised(shown)),
+            Err(e) => Ok(Box::new(Broken { location: shown, damage: vec![e] })),
+        },
+        None => Err(OpenError::Unrecognised(shown)),
     }
 }
 
@@ -62,12 +76,39 @@ fn open_tar(path: &Path, kind: Kind, opts: ArchiveOptions) -> Result<Box<dyn Sou
             }
         });
     }
-    if tree.is_damaged() {
-        let mut damage = tree.damage_list();
-        damage.push(SourceError::Malformed(format!("{shown}: no readable OCI layout in the damaged archive")));
-        return Ok(Box::new(Broken { location: shown, damage }));
+    if tree.has("manifest.json") {
+        let shared = Shared(std::sync::Arc::new(tree));
+        match DockerArchive::open(shared.clone()) {
+            Ok(Some(d)) => return Ok(Box::new(d)),
+            Ok(None) => {}
+            Err(e) => {
+                let mut damage = shared.0.damage_list();
+                damage.push(e);
+                return Ok(Box::new(Broken { location: shown, damage }));
+            }
+        }
+        return broken_or_unrecognised(shared.0.damage_list(), shown);
     }
-    Err(OpenError::Unrecognised(shown))
+    broken_or_unrecognised(tree.damage_list(), shown)
+}
+
+/// A damaged archive with nothing recognisable in it is still a damaged source (exit 1); an intact one
+/// that holds neither a layout nor a docker-archive is not a source at all (exit 2).
+fn broken_or_unrecognised(mut damage: Vec<SourceError>, shown: String) -> Result<Box<dyn Source>, OpenError> {
+    if damage.is_empty() {
+        return Err(OpenError::Unrecognised(shown));
+    }
+    damage.push(SourceError::Malformed(format!("{shown}: no readable OCI layout in the damaged archive")));
+    Ok(Box::new(Broken { location: shown, damage }))
+}
+
+/// A docker-archive's `manifest.json` is a JSON array (a skopeo `dir:` one is an object).
+fn manifest_is_array(path: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
+    if !meta.is_file() || meta.len() > super::METADATA_LIMIT {
+        return false;
+    }
+    std::fs::read(path).ok().is_some_and(|b| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'['))
 }
 
 /// A recognised source too damaged to list anything (a layout without `index.json`).

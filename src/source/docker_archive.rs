@@ -548,6 +548,7 @@ mod tests {
             scope: Scope::Auto,
             blobs: BlobMode::Verify,
             jobs: 2,
+            on_image: None,
         };
         let lines = list.map(|l| parse_list(l).0);
         let targets = verify::plan(source, lines.as_deref(), None);

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod detect;
 pub mod docker_archive;
+pub mod hangar_zip;
 pub mod layout;
 pub mod multi;
 pub mod skopeo_dir;

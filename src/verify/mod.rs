@@ -46,6 +46,9 @@ pub enum Scope {
     All,
 }
 
+/// A callback run after each image.
+pub type ImageHook = Box<dyn Fn(&ImageResult) + Send + Sync>;
+
 pub struct Options {
     pub trust: Option<Trust>,
     pub platforms: PlatformFilter,
@@ -53,6 +56,8 @@ pub struct Options {
     pub scope: Scope,
     pub blobs: BlobMode,
     pub jobs: usize,
+    /// Called after each image, from the worker threads (the CLI's progress bar).
+    pub on_image: Option<ImageHook>,
 }
 
 /// Everything one run found.
@@ -74,8 +79,17 @@ pub fn run(source: &dyn Source, targets: Vec<Target>, opts: &Options) -> Run {
     let work = || {
         let hashed = if opts.blobs == BlobMode::Verify { source.hash_all() } else { Vec::new() };
         let seen = Mutex::new(HashSet::new());
-        let mut results: Vec<ImageResult> =
-            targets.par_iter().with_max_len(1).map(|t| verify_target(source, t, opts, &seen)).collect();
+        let mut results: Vec<ImageResult> = targets
+            .par_iter()
+            .with_max_len(1)
+            .map(|t| {
+                let r = verify_target(source, t, opts, &seen);
+                if let Some(hook) = &opts.on_image {
+                    hook(&r);
+                }
+                r
+            })
+            .collect();
         let seen = seen.into_inner().unwrap_or_else(|p| p.into_inner());
         let mut damage = source.damage();
         damage.extend(hashed.into_iter().filter(|(name, _)| !seen.iter().any(|d: &Digest| name.contains(d.hex()))));
