@@ -435,3 +435,21 @@ fn list_shows_what_a_source_holds() {
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["reference"], "registry.airlock.test/airlock/multi:v1");
 }
+
+#[test]
+fn content_is_read_only_from_the_path_that_holds_the_image() {
+    // signed-p256 has the layer that missing-blob lacks; signatures pool across PATHs, content does not
+    let out = airlock(["verify-archive", "testdata/layouts/missing-blob", "testdata/layouts/signed-p256", "-p", KEY]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(out.stdout.contains(": missing: "), "{}", out.describe());
+    assert!(out.stdout.contains("1 passed, 1 failed"), "{}", out.describe());
+}
+
+#[test]
+fn signatures_carried_in_another_path_count() {
+    // unsigned holds the image, two-sigs-one-valid holds a valid .sig for the same digest and name
+    let out =
+        airlock(["verify-archive", "testdata/layouts/unsigned", "testdata/layouts/two-sigs-one-valid", "-p", KEY]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(out.stdout.contains("2 passed, 0 failed"), "{}", out.describe());
+}

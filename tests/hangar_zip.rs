@@ -248,6 +248,15 @@ fn a_signatures_only_path_signs_the_zip_images() {
 }
 
 #[test]
+fn the_report_records_the_zip_sha256() {
+    let out = airlock(["verify-archive", SAVED, "--report", "-"]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let v: Value = serde_json::from_str(&out.stdout[out.stdout.find("{\n").expect("json")..]).expect("report");
+    assert_eq!(v["source"]["sha256"][SAVED], sha256_hex(&std::fs::read(root().join(SAVED)).unwrap()), "{}", out.stdout);
+    assert_eq!(v["summary"]["passed"], 3);
+}
+
+#[test]
 fn a_list_line_not_in_the_archive_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("images.txt");
@@ -417,12 +426,16 @@ fn bad_zips() -> Vec<Case> {
         variant("data past the end", &format!("{layer_blob}: its 1073741824 bytes of data would run past"), |m| {
             member(m, &layer_blob).declared_size = Some(1 << 30);
         }),
-        variant("inflates past its size", &format!("corrupt: layer sha256:{SINGLE_LAYER}: {layer_blob}: size mismatch"), |m| {
-            let e = member(m, &layer_blob);
-            e.deflate = true;
-            e.declared_size = Some(e.data.len() as u32);
-            e.data.extend_from_slice(b"more than the central directory declares");
-        }),
+        variant(
+            "inflates past its size",
+            &format!("corrupt: layer sha256:{SINGLE_LAYER}: {layer_blob}: size mismatch"),
+            |m| {
+                let e = member(m, &layer_blob);
+                e.deflate = true;
+                e.declared_size = Some(e.data.len() as u32);
+                e.data.extend_from_slice(b"more than the central directory declares");
+            },
+        ),
         variant("index version v1.1.0", r#"hangar archive index version "v1.1.0" is not supported"#, |m| {
             let mut index = hangar_index(m);
             index["version"] = json!("v1.1.0");
@@ -438,10 +451,15 @@ fn bad_zips() -> Vec<Case> {
             index["list"][1]["images"][0]["layers"] = json!([format!("sha256:{LAYERS3_LAYER}")]);
             set_hangar_index(m, &index);
         }),
-        variant("per-image index names another manifest", &format!("{SINGLE_MANIFEST}/index.json names ["), |m| {
-            let e = member(m, &format!("{SINGLE_MANIFEST}/index.json"));
-            e.data = String::from_utf8(e.data.clone()).unwrap().replace(SINGLE_MANIFEST, &"1".repeat(64)).into_bytes();
-        }),
+        variant(
+            "per-image index names another manifest",
+            &format!("{SINGLE_MANIFEST}/index.json names sha256:1111"),
+            |m| {
+                let e = member(m, &format!("{SINGLE_MANIFEST}/index.json"));
+                e.data =
+                    String::from_utf8(e.data.clone()).unwrap().replace(SINGLE_MANIFEST, &"1".repeat(64)).into_bytes();
+            },
+        ),
         variant("per-image index missing", &format!("{SINGLE_MANIFEST}/index.json is missing"), |m| {
             m.retain(|e| e.name != format!("{SINGLE_MANIFEST}/index.json"));
         }),
@@ -454,7 +472,6 @@ fn bad_zips_fail_with_a_message_naming_the_entry() {
     for case in bad_zips() {
         let (_dir, path) = temp_zip(&case.zip);
         let out = verify(&path, &[]);
-        eprintln!("=== {}\n{}", case.what, out.stdout); // DEBUG
         assert_eq!(out.code, 1, "{}: exit status\n{}", case.what, out.describe());
         assert!(!out.stderr.contains("panicked"), "{}: panic\n{}", case.what, out.describe());
         assert!(out.stdout.contains(&case.says), "{}: want {:?}\n{}", case.what, case.says, out.describe());

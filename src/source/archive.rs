@@ -836,6 +836,10 @@ impl FileTree for Shared {
         self.0.hash_range(file.offset, file.size).map_err(|e| SourceError::Io(format!("{name}: {e}")))
     }
 
+    fn file_sha256(&self) -> Option<(String, String)> {
+        BlobStore::file_sha256(self)
+    }
+
     fn damage(&self) -> Vec<(String, SourceError)> {
         self.0.damage.clone()
     }

@@ -17,7 +17,7 @@ pub const LAYER_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
 pub const MAX_IMAGES: usize = 10_000;
 pub const MAX_LAYERS: usize = 10_000;
 /// Set on each entry's descriptor: the manifest it points at was made by airlock, not stored.
-pub const NOTE_ANNOTATION: &str = "dev.airlock.note";
+pub use super::NOTE_ANNOTATION;
 pub const RECONSTRUCTED: &str = "docker-archive: manifest reconstructed from manifest.json and the config \
      (the format keeps none), so its digest is not the registry's";
 pub const NO_SIGNATURES: &str = "docker-archive keeps no manifest digests, so its images cannot carry \
@@ -380,6 +380,10 @@ fn size_mismatch(name: &str, actual: u64, expected: u64) -> SourceError {
 }
 
 impl<T: FileTree> Source for DockerArchive<T> {
+    fn file_sha256(&self) -> Vec<(String, String)> {
+        self.tree.file_sha256().into_iter().collect()
+    }
+
     fn location(&self) -> String {
         self.tree.location()
     }

@@ -72,8 +72,6 @@ struct Spec {
 
 /// What hangar's index says about one manifest, checked against the manifest when it is read.
 struct Saved {
-    /// The `source:tag` that first named it, for messages.
-    owner: String,
     config: String,
     layers: Vec<String>,
     /// Found while opening: its blob or its `<hex>/index.json` missing or disagreeing.
@@ -156,7 +154,7 @@ impl HangarZip {
                     return entry;
                 }
             };
-            let desc = self.saved_manifest(&key, &digest, spec);
+            let desc = self.saved_manifest(&digest, spec);
             child_json.push(descriptor_json(&desc, spec));
             children.push(desc);
         }
@@ -176,60 +174,43 @@ impl HangarZip {
     }
 
     /// The descriptor of one saved manifest, from its `<hex>/index.json` and hangar's fields; records
-    /// what disagrees, to be reported when an image reads the manifest.
-    fn saved_manifest(&mut self, owner: &str, digest: &Digest, spec: &Spec) -> Desc {
+    /// what is missing or disagrees, to be reported when an image reads the manifest.
+    fn saved_manifest(&mut self, digest: &Digest, spec: &Spec) -> Desc {
         let hex = digest.hex();
-        let blob_name = blob_name(digest);
-        let mut problem = self.blob_problem(digest);
-        let mut pinned: Option<Desc> = None;
         let store = &self.blobs.store;
-        match store.read_file(&format!("{hex}/index.json"), METADATA_LIMIT) {
-            Ok(Some(bytes)) => match manifest::parse(&bytes, OCI_INDEX) {
-                Ok(Document::Index(doc)) if doc.manifests.len() == 1 && doc.manifests[0].digest == *digest => {
-                    pinned = doc.manifests.into_iter().next();
-                }
-                Ok(Document::Index(doc)) => {
-                    let named: Vec<String> = doc.manifests.iter().map(|d| d.digest.to_string()).collect();
-                    problem = problem.or(Some(SourceError::Malformed(format!(
-                        "{hex}/index.json names [{}], but hangar's index.json says {digest} for {owner}",
-                        named.join(", ")
-                    ))));
-                }
-                Ok(Document::Manifest(_)) => {
-                    problem = problem.or(Some(SourceError::Malformed(format!("{hex}/index.json: not an image index"))))
-                }
-                Err(e) => problem = problem.or(Some(SourceError::Malformed(format!("{hex}/index.json: {e}")))),
-            },
-            Ok(None) => problem = problem.or(Some(SourceError::Missing(format!("{hex}/index.json")))),
-            Err(e) => problem = problem.or(Some(e)),
-        }
-        match store.read_file(&format!("{hex}/oci-layout"), METADATA_LIMIT) {
-            Ok(Some(_)) => {}
-            Ok(None) => problem = problem.or(Some(SourceError::Missing(format!("{hex}/oci-layout")))),
-            Err(e) => problem = problem.or(Some(e)),
-        }
         let blob_size = self.blobs.entry(digest).map(|b| b.size);
-        let media_type = match (&pinned, spec.media_type.as_str()) {
-            (Some(p), from_hangar) if !from_hangar.is_empty() && p.media_type != from_hangar => {
-                problem = problem.or(Some(SourceError::Malformed(format!(
-                    "{hex}/index.json says mediaType {}, but hangar's index.json says {from_hangar} for {owner}",
-                    p.media_type
-                ))));
+        let pinned = pinned_descriptor(store, digest);
+        let layout = match store.read_file(&format!("{hex}/oci-layout"), METADATA_LIMIT) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(SourceError::Missing(format!("{hex}/oci-layout"))),
+            Err(e) => Err(e),
+        };
+        let mut disagreement = None;
+        let media_type = match (pinned.as_ref().ok(), spec.media_type.as_str()) {
+            (Some(p), from_hangar) if !from_hangar.is_empty() => {
+                if p.media_type != from_hangar {
+                    disagreement = Some(SourceError::Malformed(format!(
+                        "{hex}/index.json says mediaType {}, but hangar's index.json says {from_hangar}",
+                        p.media_type
+                    )));
+                }
                 from_hangar.to_string()
             }
-            (_, from_hangar) if !from_hangar.is_empty() => from_hangar.to_string(),
+            (None, from_hangar) if !from_hangar.is_empty() => from_hangar.to_string(),
             (Some(p), _) => p.media_type.clone(),
             (None, _) => blob_size
                 .and_then(|size| self.blobs.read(digest, size).ok())
                 .and_then(|b| manifest::sniff_media_type(&b))
                 .unwrap_or_else(|| OCI_MANIFEST.to_string()),
         };
-        if problem.is_none() && blob_size.is_none() {
-            problem = Some(SourceError::Missing(blob_name));
-        }
-        let size = pinned.as_ref().map(|p| p.size).or(blob_size).unwrap_or(0);
+        let size = pinned.as_ref().ok().map(|p| p.size).or(blob_size).unwrap_or(0);
+        let problem = self
+            .blob_problem(digest)
+            .or_else(|| blob_size.is_none().then(|| SourceError::Missing(blob_name(digest))))
+            .or(pinned.err())
+            .or(layout.err())
+            .or(disagreement);
         self.saved.entry(digest.clone()).or_insert_with(|| Saved {
-            owner: owner.to_string(),
             config: spec.config.clone(),
             layers: spec.layers.clone().unwrap_or_default(),
             problem,
@@ -268,28 +249,25 @@ impl Saved {
     fn check(&self, digest: &Digest, media_type: &str, bytes: &[u8]) -> Result<(), SourceError> {
         // A manifest that does not parse is reported by the engine when it parses it.
         let Ok(Document::Manifest(m)) = manifest::parse(bytes, media_type) else { return Ok(()) };
-        let owner = &self.owner;
+        let name = blob_name(digest);
         let config = m.config.digest.to_string();
         if !self.config.is_empty() && config != self.config {
             return Err(SourceError::Malformed(format!(
-                "{owner}: manifest {digest} ({}) has config {config}, but hangar's index.json says {}",
-                blob_name(digest),
+                "{name} has config {config}, but hangar's index.json says {}",
                 self.config
             )));
         }
         let layers: Vec<String> = m.layers.iter().filter(|l| l.urls.is_empty()).map(|l| l.digest.to_string()).collect();
         if layers.len() != self.layers.len() {
             return Err(SourceError::Malformed(format!(
-                "{owner}: manifest {digest} ({}) has {} layers, but hangar's index.json lists {}",
-                blob_name(digest),
+                "{name} has {} layers, but hangar's index.json lists {}",
                 layers.len(),
                 self.layers.len()
             )));
         }
         if let Some(i) = (0..layers.len()).find(|&i| layers[i] != self.layers[i]) {
             return Err(SourceError::Malformed(format!(
-                "{owner}: manifest {digest} ({}) has layer {} = {}, but hangar's index.json says {}",
-                blob_name(digest),
+                "{name} has layer {} = {}, but hangar's index.json says {}",
                 i + 1,
                 layers[i],
                 self.layers[i]
@@ -299,14 +277,39 @@ impl Saved {
     }
 }
 
+/// The one descriptor of `<hex>/index.json`, which must name the manifest `digest`.
+fn pinned_descriptor(store: &ZipStore, digest: &Digest) -> Result<Desc, SourceError> {
+    let name = format!("{}/index.json", digest.hex());
+    let bytes = store.read_file(&name, METADATA_LIMIT)?.ok_or_else(|| SourceError::Missing(name.clone()))?;
+    match manifest::parse(&bytes, OCI_INDEX) {
+        Ok(Document::Index(doc)) => match <[Desc; 1]>::try_from(doc.manifests) {
+            Ok([only]) if only.digest == *digest => Ok(only),
+            Ok([other]) => Err(SourceError::Malformed(format!(
+                "{name} names {}, but hangar's index.json says {digest}",
+                other.digest
+            ))),
+            Err(all) => Err(SourceError::Malformed(format!(
+                "{name} lists {} manifests, but a hangar image layout holds exactly one ({digest})",
+                all.len()
+            ))),
+        },
+        Ok(Document::Manifest(_)) => Err(SourceError::Malformed(format!("{name}: not an image index"))),
+        Err(e) => Err(SourceError::Malformed(format!("{name}: {e}"))),
+    }
+}
+
 /// Items named more than once (`sync`, `archive merge`): the last one wins, as `hangar load` does.
 fn last_of_each_name(items: Vec<Item>) -> Vec<Item> {
-    let mut out: Vec<Item> = Vec::new();
-    for item in items {
-        out.retain(|o| o.source != item.source || o.tag != item.tag);
-        out.push(item);
+    let mut last: HashMap<(String, String), usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        last.insert((item.source.clone(), item.tag.clone()), i);
     }
-    out
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, item)| last[&(item.source.clone(), item.tag.clone())] == *i)
+        .map(|(_, item)| item)
+        .collect()
 }
 
 /// The synthesized index's descriptor for one saved manifest, with hangar's platform fields.
@@ -422,6 +425,10 @@ impl Source for HangarZip {
         Some(NO_SIGNATURES.to_string())
     }
 
+    fn file_sha256(&self) -> Vec<(String, String)> {
+        self.blobs.store.zip.sha256().map(|hex| (self.location(), hex)).into_iter().collect()
+    }
+
     fn contains_path(&self, path: &Path) -> bool {
         self.blobs.store.contains_path(path)
     }
@@ -485,6 +492,7 @@ impl BlobStore for ZipStore {
 /// A strict reader of a zip's central directory (APPNOTE 4.3): end records (classic and ZIP64),
 /// central directory headers, and each entry's local header, with every count and offset bounded.
 mod zip {
+    use crate::digest::{Algorithm, Hasher};
     use crate::source::SourceError;
     use std::collections::HashMap;
     use std::fs::File;
@@ -932,6 +940,21 @@ mod zip {
 
         pub fn path(&self) -> &Path {
             &self.path
+        }
+
+        /// SHA-256 of the whole zip file (for the report), read on demand.
+        pub fn sha256(&self) -> Option<String> {
+            let mut file = File::open(&self.path).ok()?;
+            let mut hasher = Hasher::new(Algorithm::Sha256);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match file.read(&mut buf) {
+                    Ok(0) => return Some(hasher.finish().hex().to_string()),
+                    Ok(n) => hasher.update(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return None,
+                }
+            }
         }
 
         pub fn members(&self) -> &[Member] {

@@ -23,6 +23,8 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// A note a source attaches to an entry's descriptor (never read from input: sources set it themselves).
+pub const NOTE_ANNOTATION: &str = "dev.airlock.note";
 
 pub fn is_index_type(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
@@ -199,6 +201,12 @@ pub trait Source: Send + Sync {
     /// Signatures stored outside manifests (skopeo `dir:` `signature-N` files).
     fn raw_signatures(&self, _digest: &Digest) -> Result<Found, SourceError> {
         Ok(Found::default())
+    }
+
+    /// The one source a multi-PATH run reads an entry's content from (`origin` = its location);
+    /// `None` for a single source.
+    fn for_origin(&self, _origin: &str) -> Option<&dyn Source> {
+        None
     }
 
     /// (path, SHA-256) of each source file (archives), for the report.

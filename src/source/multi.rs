@@ -97,6 +97,10 @@ impl Source for Multi {
         Ok(all)
     }
 
+    fn for_origin(&self, origin: &str) -> Option<&dyn Source> {
+        self.sources.iter().find(|s| s.location() == origin).map(|s| s.as_ref())
+    }
+
     fn file_sha256(&self) -> Vec<(String, String)> {
         self.sources.iter().flat_map(|s| s.file_sha256()).collect()
     }

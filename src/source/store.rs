@@ -53,6 +53,10 @@ pub trait FileTree: Send + Sync {
     fn sha256(&self, name: &str) -> Result<Digest, SourceError>;
     /// Entries that are not regular files, or otherwise unusable.
     fn damage(&self) -> Vec<(String, SourceError)>;
+    /// (path, SHA-256) of the archive file behind the tree, when it is one.
+    fn file_sha256(&self) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// A directory on disk: files named relative to `root`, blobs found by the caller.

@@ -113,7 +113,10 @@ pub fn run(source: &dyn Source, targets: Vec<Target>, opts: &Options) -> Run {
 
 /// Per-image state of the walk.
 struct Walk<'a> {
+    /// Where the image's content is read: its own PATH only.
     source: &'a dyn Source,
+    /// Where signatures are looked up: every PATH of the run.
+    sig_source: &'a dyn Source,
     opts: &'a Options,
     repo: Option<&'a DockerRef>,
     result: ImageResult,
@@ -133,8 +136,17 @@ fn verify_target(source: &dyn Source, target: &Target, opts: &Options, seen: &Mu
             return result;
         }
     };
-    let mut walk =
-        Walk { source, opts, repo: target.identity.as_ref(), result, seen, selected: Vec::new(), indexes: Vec::new() };
+    let own = target.origin.as_deref().and_then(|o| source.for_origin(o)).unwrap_or(source);
+    let mut walk = Walk {
+        source: own,
+        sig_source: source,
+        opts,
+        repo: target.identity.as_ref(),
+        result,
+        seen,
+        selected: Vec::new(),
+        indexes: Vec::new(),
+    };
     walk.node(&desc, 0, &[], true);
     if let Some(trust) = &opts.trust {
         walk.signatures(trust, target.identity.as_ref(), target.identity_missing_hint);
@@ -367,7 +379,7 @@ impl Walk<'_> {
         let mut accepted_keys: Vec<usize> = Vec::new();
         if scope == Scope::All || (scope == Scope::Auto && !self.indexes.is_empty()) {
             for index in self.indexes.clone() {
-                let o = outcome(&index.digest, self.source, self.repo);
+                let o = outcome(&index.digest, self.sig_source, self.repo);
                 if let Outcome::Accepted(a) = &o {
                     accepted_keys.push(a.key);
                 }
@@ -378,9 +390,9 @@ impl Walk<'_> {
             }
         }
         for (desc, ancestors) in self.selected.clone() {
-            let own = outcome(&desc.digest, self.source, self.repo);
+            let own = outcome(&desc.digest, self.sig_source, self.repo);
             let covered = scope == Scope::Auto
-                && ancestors.iter().any(|a| matches!(outcome(a, self.source, self.repo), Outcome::Accepted(_)));
+                && ancestors.iter().any(|a| matches!(outcome(a, self.sig_source, self.repo), Outcome::Accepted(_)));
             let mut report = report_of(&own, trust);
             match &own {
                 Outcome::Accepted(a) => accepted_keys.push(a.key),

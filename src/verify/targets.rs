@@ -19,6 +19,8 @@ pub struct Target {
     pub identity_missing_hint: bool,
     pub descriptor: Result<Desc, Finding>,
     pub notes: Vec<String>,
+    /// The source PATH the entry came from: its content is read from there only.
+    pub origin: Option<String>,
 }
 
 /// The targets for a run: the whole source, or exactly `list`.
@@ -50,7 +52,8 @@ fn whole_entry(source: &dyn Source, entry: &Entry, reference: Option<&DockerRef>
         identity_missing_hint: identity.is_none(),
         identity,
         descriptor: descriptor_of(entry),
-        notes: Vec::new(),
+        notes: entry_notes(entry),
+        origin: Some(entry.origin.clone()),
     };
     let pinned = reference.and_then(|r| r.digest()).filter(|_| named.is_none());
     if let (Some(pinned), Ok(d)) = (pinned, &target.descriptor)
@@ -62,6 +65,10 @@ fn whole_entry(source: &dyn Source, entry: &Entry, reference: Option<&DockerRef>
         ));
     }
     target
+}
+
+fn entry_notes(entry: &Entry) -> Vec<String> {
+    entry.descriptor.annotation(crate::source::NOTE_ANNOTATION).map(str::to_string).into_iter().collect()
 }
 
 fn descriptor_of(entry: &Entry) -> Result<Desc, Finding> {
@@ -96,6 +103,7 @@ fn list_line(source: &dyn Source, entries: &[Entry], line: &ListLine, single_unn
         identity_missing_hint: false,
         descriptor: Err(Finding::new(Kind::Missing, "not in the source")),
         notes: Vec::new(),
+        origin: None,
     };
     if let Some((entry, matched)) = found {
         if let Some(m) = matched {
@@ -103,6 +111,8 @@ fn list_line(source: &dyn Source, entries: &[Entry], line: &ListLine, single_unn
             target.identity = Some(m);
         }
         target.descriptor = descriptor_of(entry);
+        target.notes = entry_notes(entry);
+        target.origin = Some(entry.origin.clone());
         return target;
     }
     for c in &candidates {
