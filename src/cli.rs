@@ -8,6 +8,9 @@ use crate::signature::check::Trust;
 use crate::signature::identity::IdentityPolicy;
 use crate::signature::keys::TrustedKey;
 use crate::source::archive::ArchiveOptions;
+use crate::source::registry::Registry;
+use crate::source::registry::auth::CredentialSources;
+use crate::source::registry::client::{self, HttpConfig};
 use crate::source::{self, Source};
 use crate::verify::platform::PlatformFilter;
 use crate::verify::{self, BlobMode, Options, Scope};
@@ -82,6 +85,18 @@ struct Validate {
     /// Config and layers: hash them, only check they exist, or not at all.
     #[arg(long, value_enum, default_value = "exist")]
     blobs: BlobMode,
+    /// Verify TLS certificates; `false` also allows self-signed certificates and plain HTTP.
+    #[arg(long, num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    tls_verify: bool,
+    /// Extra CA certificates (`*.crt`), as containers' certs.d.
+    #[arg(long)]
+    cert_dir: Option<PathBuf>,
+    /// Auth file (containers auth.json or docker config.json format).
+    #[arg(long)]
+    authfile: Option<PathBuf>,
+    /// Credentials USER:PASS for the registry.
+    #[arg(long)]
+    creds: Option<String>,
     /// hangar compatibility; no effect (airlock never prompts).
     #[arg(short = 'y', long = "auto-yes")]
     auto_yes: bool,
@@ -163,6 +178,9 @@ struct Common {
     report: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
+    /// Per-image time limit (`10m`, `30s`).
+    #[arg(long, default_value = "10m", value_parser = crate::deadline::parse_duration)]
+    timeout: std::time::Duration,
     /// Largest zstd window accepted (log2): a memory bound for compressed archives.
     #[arg(long, default_value_t = 27, value_parser = clap::value_parser!(u32).range(10..=31))]
     zstd_window_log_max: u32,
@@ -247,12 +265,37 @@ fn validate(mut v: Validate) -> Result<u8> {
         eprintln!("airlock: note: --validate-manifest-index=false means --signature-scope platform");
         v.common.signature_scope = Scope::Platform;
     }
-    let Some(path) = v.source.clone() else {
-        bail!("remote registries are not supported yet: give --source PATH (a layout or archive)");
+    if let Some(path) = v.source.clone() {
+        let paths = vec![path];
+        let sources = open_all(&paths, v.common.archive_options())?;
+        return execute(sources, &paths, v.common, Some(&v.file), v.blobs, Some(v.failed), true);
+    }
+    let credentials = CredentialSources {
+        explicit: match &v.creds {
+            Some(c) => {
+                let (u, p) = c.split_once(':').ok_or_else(|| anyhow!("--creds: expected USER:PASS"))?;
+                Some((u.to_string(), p.to_string()))
+            }
+            None => None,
+        },
+        authfile: v.authfile.clone(),
     };
-    let paths = vec![path];
-    let sources = open_all(&paths, v.common.archive_options())?;
-    execute(sources, &paths, v.common, Some(&v.file), v.blobs, Some(v.failed), true)
+    if let Some(f) = &v.authfile {
+        std::fs::metadata(f).with_context(|| format!("--authfile {}", f.display()))?;
+    }
+    let roots = client::load_roots(v.cert_dir.as_deref()).map_err(|e| anyhow!(e))?;
+    if !v.tls_verify {
+        eprintln!(
+            "airlock: warning: --tls-verify=false: registry certificates are not checked and plain HTTP is allowed"
+        );
+    }
+    let registry =
+        Registry::new(HttpConfig { tls_verify: v.tls_verify, roots: std::sync::Arc::new(roots), credentials });
+    if v.common.jobs.is_none() {
+        v.common.jobs = Some(8);
+    }
+    let sources: Vec<Box<dyn Source>> = vec![Box::new(registry)];
+    execute(sources, &[], v.common, Some(&v.file), v.blobs, Some(v.failed), true)
 }
 
 /// Opens every PATH; later parts of a split archive named too are folded into the first.
@@ -377,6 +420,7 @@ fn execute(
         scope: common.signature_scope,
         blobs,
         jobs: common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        timeout: Some(common.timeout),
         on_image: None,
     };
     let nothing = targets.is_empty();

@@ -2,6 +2,7 @@
 //! signatures, offline first. The binary in `main.rs` is glue; everything lives in this library.
 
 pub mod cli;
+pub mod deadline;
 pub mod digest;
 pub mod imagelist;
 pub mod reference;

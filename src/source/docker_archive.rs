@@ -552,6 +552,7 @@ mod tests {
             scope: Scope::Auto,
             blobs: BlobMode::Verify,
             jobs: 2,
+            timeout: None,
             on_image: None,
         };
         let lines = list.map(|l| parse_list(l).0);

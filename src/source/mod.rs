@@ -7,6 +7,7 @@ pub mod docker_archive;
 pub mod hangar_zip;
 pub mod layout;
 pub mod multi;
+pub mod registry;
 pub mod skopeo_dir;
 pub mod store;
 

@@ -56,6 +56,8 @@ pub struct Options {
     pub scope: Scope,
     pub blobs: BlobMode,
     pub jobs: usize,
+    /// Per-image time limit (`--timeout`): network requests for the image stop when it is up.
+    pub timeout: Option<std::time::Duration>,
     /// Called after each image, from the worker threads (the CLI's progress bar).
     pub on_image: Option<ImageHook>,
 }
@@ -83,7 +85,7 @@ pub fn run(source: &dyn Source, targets: Vec<Target>, opts: &Options) -> Run {
             .par_iter()
             .with_max_len(1)
             .map(|t| {
-                let r = verify_target(source, t, opts, &seen);
+                let r = crate::deadline::scope(opts.timeout, || verify_target(source, t, opts, &seen));
                 if let Some(hook) = &opts.on_image {
                     hook(&r);
                 }

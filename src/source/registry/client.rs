@@ -1,0 +1,496 @@
+//! One registry host over HTTP(S), synchronous (ureq) so rayon workers call it directly: the Bearer
+//! token dance with a cache per scope, Basic auth, bounded retries of 429/5xx honouring `Retry-After`,
+//! redirects that never carry credentials to another host, size caps, and the per-image deadline.
+
+use super::auth::{Challenge, Credential, CredentialSources, parse_challenge};
+use crate::source::SourceError;
+use base64::Engine as _;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use ureq::Agent;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+/// Error bodies and tokens are read up to this size (SPEC §8).
+const SMALL_LIMIT: u64 = 1 << 20;
+const MAX_RETRIES: u32 = 3;
+const MAX_REDIRECTS: u32 = 5;
+/// Without a per-image deadline, one request may take this long.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// TLS and credentials, shared by every host.
+#[derive(Clone)]
+pub struct HttpConfig {
+    pub tls_verify: bool,
+    /// System roots plus `--cert-dir` certificates.
+    pub roots: Arc<Vec<Certificate<'static>>>,
+    pub credentials: CredentialSources,
+}
+
+/// A response whose body is either read (bounded) or handed out as a stream.
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub content_length: Option<u64>,
+    pub body: Body,
+}
+
+pub enum Body {
+    Bytes(Vec<u8>),
+    Stream(Box<dyn Read + Send>),
+    None,
+}
+
+/// How a request wants its body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// At most this many bytes; more is an error.
+    Bytes(u64),
+    Stream,
+    Head,
+}
+
+/// One registry host (`host:port`).
+pub struct Host {
+    pub name: String,
+    agent: Agent,
+    insecure_agent: Agent,
+    config: HttpConfig,
+    /// `https://host` or, after a fallback allowed by `--tls-verify=false`, `http://host`.
+    base: Mutex<String>,
+    tokens: Mutex<HashMap<String, String>>,
+    /// The host asked for Basic auth once: send it up front from then on.
+    basic: Mutex<bool>,
+    credential: Mutex<Option<Option<Credential>>>,
+}
+
+fn agent(config: &HttpConfig, verify: bool) -> Agent {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = TlsConfig::builder()
+        .root_certs(RootCerts::Specific(config.roots.clone()))
+        .disable_verification(!verify)
+        .unversioned_rustls_crypto_provider(provider)
+        .build();
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .tls_config(tls)
+        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+impl Host {
+    pub fn new(name: &str, config: HttpConfig) -> Host {
+        let api = if name == "docker.io" { "registry-1.docker.io" } else { name };
+        Host {
+            name: name.to_string(),
+            agent: agent(&config, true),
+            insecure_agent: agent(&config, false),
+            base: Mutex::new(format!("https://{api}")),
+            config,
+            tokens: Mutex::new(HashMap::new()),
+            basic: Mutex::new(false),
+            credential: Mutex::new(None),
+        }
+    }
+
+    fn credential(&self) -> Result<Option<Credential>, SourceError> {
+        let mut cached = lock(&self.credential);
+        if let Some(c) = cached.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = self.config.credentials.lookup(&self.name).map_err(SourceError::Io)?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
+
+    /// `GET`/`HEAD` `path` (under `/v2/`) for `repo`'s pull scope.
+    pub fn request(
+        &self,
+        head: bool,
+        path: &str,
+        accept: &str,
+        repo: &str,
+        want: Want,
+    ) -> Result<Response, SourceError> {
+        let mut scope = format!("repository:{repo}:pull");
+        let mut auth_retried = false;
+        let mut retries = 0;
+        loop {
+            let base = lock(&self.base).clone();
+            let url = format!("{base}{path}");
+            let authorization = self.authorization(&scope)?;
+            let resp = match self.send_following(head, &url, accept, authorization.as_deref(), want) {
+                Ok(r) => r,
+                Err(e) if !self.config.tls_verify && base.starts_with("https://") && e.is_transport() => {
+                    // --tls-verify=false also allows plain HTTP (containers-image behaviour).
+                    *lock(&self.base) = base.replacen("https://", "http://", 1);
+                    continue;
+                }
+                Err(e) => return Err(e.into_source(&url)),
+            };
+            match resp.status {
+                401 if !auth_retried => {
+                    auth_retried = true;
+                    let challenge = resp.challenge.clone();
+                    match challenge.as_ref().map(|c| c.scheme.as_str()) {
+                        Some("bearer") => {
+                            let c = challenge.as_ref().expect("matched");
+                            if let Some(s) = c.param("scope").filter(|s| !s.is_empty()) {
+                                scope = s.to_string();
+                            }
+                            self.fetch_token(c, &scope)?;
+                            continue;
+                        }
+                        Some("basic") if self.credential()?.is_some() && !*lock(&self.basic) => {
+                            *lock(&self.basic) = true;
+                            continue;
+                        }
+                        _ => return Err(status_error(&url, &resp.inner)),
+                    }
+                }
+                401 => {
+                    // One more token for the scope an `insufficient_scope` answer names.
+                    if let Some(c) = resp.challenge.as_ref().filter(|c| c.param("error") == Some("insufficient_scope"))
+                        && let Some(s) = c.param("scope").filter(|s| *s != scope && retries == 0)
+                    {
+                        scope = s.to_string();
+                        self.fetch_token(c, &scope)?;
+                        retries += 1;
+                        continue;
+                    }
+                    return Err(status_error(&url, &resp.inner));
+                }
+                429 | 502 | 503 | 504 if retries < MAX_RETRIES => {
+                    retries += 1;
+                    let wait =
+                        resp.retry_after.unwrap_or(Duration::from_millis(500 << retries)).min(Duration::from_secs(10));
+                    if crate::deadline::remaining().is_some_and(|left| left <= wait) {
+                        return Err(status_error(&url, &resp.inner));
+                    }
+                    std::thread::sleep(wait);
+                    continue;
+                }
+                _ => return Ok(resp.inner),
+            }
+        }
+    }
+
+    fn authorization(&self, scope: &str) -> Result<Option<String>, SourceError> {
+        if let Some(token) = lock(&self.tokens).get(scope) {
+            return Ok(Some(format!("Bearer {token}")));
+        }
+        let basic = *lock(&self.basic);
+        if basic && let Some(Credential::Basic { user, password }) = self.credential()? {
+            return Ok(Some(basic_header(&user, &password)));
+        }
+        Ok(None)
+    }
+
+    /// The token flow: GET the realm with service and scope (Basic credentials when known), or POST a
+    /// refresh token (docker `identitytoken`).
+    fn fetch_token(&self, c: &Challenge, scope: &str) -> Result<(), SourceError> {
+        let realm = c
+            .param("realm")
+            .ok_or_else(|| SourceError::Io(format!("{}: Bearer challenge without realm", self.name)))?;
+        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
+            return Err(SourceError::Io(format!("{}: token realm {realm:?} is not an http(s) URL", self.name)));
+        }
+        let service = c.param("service").unwrap_or_default();
+        let agent = if self.config.tls_verify { &self.agent } else { &self.insecure_agent };
+        let timeout = request_timeout();
+        let result = match self.credential()? {
+            Some(Credential::IdentityToken(refresh)) => {
+                agent.post(realm).config().timeout_global(Some(timeout)).build().send_form([
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.as_str()),
+                    ("service", service),
+                    ("scope", scope),
+                    ("client_id", "airlock"),
+                ])
+            }
+            credential => {
+                let mut req = agent.get(realm).query("service", service).query("scope", scope);
+                if let Some(Credential::Basic { user, password }) = credential {
+                    req = req.header("Authorization", &basic_header(&user, &password));
+                }
+                req.config().timeout_global(Some(timeout)).build().call()
+            }
+        };
+        let mut resp = result.map_err(|e| SourceError::Io(format!("token request to {realm}: {e}")))?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().with_config().limit(SMALL_LIMIT).read_to_vec();
+        let body = body.map_err(|e| SourceError::Io(format!("token response from {realm}: {e}")))?;
+        if status != 200 {
+            return Err(SourceError::Io(format!(
+                "token request to {realm} for {scope}: HTTP {status} (authentication required: check --creds / --authfile)"
+            )));
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| SourceError::Io(format!("token response from {realm}: {e}")))?;
+        let token = json
+            .get("token")
+            .or_else(|| json.get("access_token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| SourceError::Io(format!("token response from {realm} has no token")))?;
+        lock(&self.tokens).insert(scope.to_string(), token.to_string());
+        Ok(())
+    }
+
+    /// Sends one request and follows redirects, dropping credentials when the host changes.
+    fn send_following(
+        &self,
+        head: bool,
+        url: &str,
+        accept: &str,
+        authorization: Option<&str>,
+        want: Want,
+    ) -> Result<Answer, Transport> {
+        let mut url = url.to_string();
+        let origin = authority(&url).to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let auth = authorization.filter(|_| authority(&url) == origin);
+            let agent = if self.config.tls_verify { &self.agent } else { &self.insecure_agent };
+            let timeout = request_timeout();
+            let result = if head {
+                let mut r = agent.head(&url).header("Accept", accept);
+                if let Some(a) = auth {
+                    r = r.header("Authorization", a);
+                }
+                r.config().timeout_global(Some(timeout)).build().call()
+            } else {
+                let mut r = agent.get(&url).header("Accept", accept);
+                if let Some(a) = auth {
+                    r = r.header("Authorization", a);
+                }
+                r.config().timeout_global(Some(timeout)).build().call()
+            };
+            let mut resp = result.map_err(Transport::from)?;
+            let status = resp.status().as_u16();
+            let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            if (300..400).contains(&status) && status != 304 {
+                let location = header("location").ok_or(Transport::Other(format!("HTTP {status} without Location")))?;
+                url = resolve(&url, &location);
+                continue;
+            }
+            let content_type =
+                header("content-type").map(|t| t.split(';').next().unwrap_or_default().trim().to_string());
+            let content_length = header("content-length").and_then(|l| l.parse().ok());
+            let challenge = header("www-authenticate").and_then(|h| parse_challenge(&h));
+            let retry_after = header("retry-after").and_then(|s| s.trim().parse::<u64>().ok()).map(Duration::from_secs);
+            let ok = (200..300).contains(&status);
+            let body = if head {
+                Body::None
+            } else if ok && want == Want::Stream {
+                Body::Stream(Box::new(resp.into_body().into_reader()))
+            } else {
+                let limit = match want {
+                    Want::Bytes(n) if ok => n,
+                    _ => SMALL_LIMIT,
+                };
+                match resp.body_mut().with_config().limit(limit).read_to_vec() {
+                    Ok(b) => Body::Bytes(b),
+                    Err(ureq::Error::BodyExceedsLimit(_)) if ok => {
+                        return Err(Transport::Other(format!("{url}: response larger than the {limit}-byte limit")));
+                    }
+                    Err(ureq::Error::BodyExceedsLimit(_)) => Body::None,
+                    Err(e) => return Err(Transport::from(e)),
+                }
+            };
+            return Ok(Answer {
+                status,
+                challenge,
+                retry_after,
+                inner: Response { status, content_type, content_length, body },
+            });
+        }
+        Err(Transport::Other(format!("more than {MAX_REDIRECTS} redirects from {url}")))
+    }
+}
+
+struct Answer {
+    status: u16,
+    challenge: Option<Challenge>,
+    retry_after: Option<Duration>,
+    inner: Response,
+}
+
+/// A failure below HTTP (connection, TLS, timeout) or a protocol limit.
+enum Transport {
+    Net(ureq::Error),
+    Other(String),
+}
+
+impl From<ureq::Error> for Transport {
+    fn from(e: ureq::Error) -> Transport {
+        Transport::Net(e)
+    }
+}
+
+impl Transport {
+    /// Connection-level failures (where plain HTTP may be tried instead).
+    fn is_transport(&self) -> bool {
+        matches!(
+            self,
+            Transport::Net(
+                ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Io(_) | ureq::Error::Protocol(_)
+            )
+        )
+    }
+
+    fn into_source(self, url: &str) -> SourceError {
+        match self {
+            Transport::Net(ureq::Error::Timeout(t)) => SourceError::Io(format!("{url}: timed out ({t}; --timeout)")),
+            Transport::Net(e) => SourceError::Io(format!("{url}: {e}")),
+            Transport::Other(m) => SourceError::Io(m),
+        }
+    }
+}
+
+/// An error for a response that was not a success, with the registry's error code when it gave one.
+pub fn status_error(url: &str, resp: &Response) -> SourceError {
+    let detail = match &resp.body {
+        Body::Bytes(b) => error_codes(b).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let hint = match resp.status {
+        401 => " (unauthorized: check --creds / --authfile)",
+        403 => " (forbidden)",
+        _ => "",
+    };
+    SourceError::Io(format!("{url}: HTTP {}{hint}{detail}", resp.status))
+}
+
+/// `{"errors":[{"code":"…","message":"…"}]}` → `: CODE message; …`.
+pub fn error_codes(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let errors = v.get("errors")?.as_array()?;
+    let parts: Vec<String> = errors
+        .iter()
+        .take(5)
+        .map(|e| {
+            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("?");
+            let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
+            format!("{code} {msg}").trim().to_string()
+        })
+        .collect();
+    Some(format!(": {}", parts.join("; ")))
+}
+
+/// True for "this does not exist": 404, `MANIFEST_UNKNOWN`, or Harbor's `UNKNOWN` + "not found".
+pub fn is_not_found(resp: &Response) -> bool {
+    if resp.status == 404 {
+        return true;
+    }
+    let Body::Bytes(b) = &resp.body else { return false };
+    let Some(v) = serde_json::from_slice::<serde_json::Value>(b).ok() else { return false };
+    v.get("errors").and_then(|e| e.as_array()).is_some_and(|errors| {
+        errors.iter().any(|e| {
+            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or_default();
+            let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or_default();
+            code == "MANIFEST_UNKNOWN" || (code == "UNKNOWN" && msg.to_ascii_lowercase().contains("not found"))
+        })
+    })
+}
+
+fn basic_header(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+fn request_timeout() -> Duration {
+    crate::deadline::remaining().map_or(DEFAULT_TIMEOUT, |left| left.max(Duration::from_millis(1)))
+}
+
+/// `scheme://host:port` of a URL.
+fn authority(url: &str) -> &str {
+    let after = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after..].find('/').map_or(url.len(), |i| after + i);
+    &url[..end]
+}
+
+/// Resolves a `Location` against the request URL.
+fn resolve(base: &str, location: &str) -> String {
+    if location.contains("://") {
+        location.to_string()
+    } else if location.starts_with('/') {
+        format!("{}{location}", authority(base))
+    } else {
+        let dir = base.rfind('/').map_or(base, |i| &base[..=i]);
+        format!("{dir}{location}")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The system roots (`$SSL_CERT_FILE`, else Debian's bundle) plus every `*.crt` in `cert_dir`.
+pub fn load_roots(cert_dir: Option<&std::path::Path>) -> Result<Vec<Certificate<'static>>, String> {
+    let mut roots = Vec::new();
+    let system = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    if let Ok(pem) = std::fs::read(&system) {
+        roots.extend(certificates(&pem));
+    }
+    if let Some(dir) = cert_dir {
+        let listing = std::fs::read_dir(dir).map_err(|e| format!("--cert-dir {}: {e}", dir.display()))?;
+        let mut found = 0;
+        for entry in listing.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "crt") {
+                let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let certs = certificates(&pem);
+                if certs.is_empty() {
+                    return Err(format!("{}: no PEM certificate", path.display()));
+                }
+                found += certs.len();
+                roots.extend(certs);
+            }
+        }
+        if found == 0 {
+            return Err(format!("--cert-dir {}: no *.crt certificate", dir.display()));
+        }
+    }
+    Ok(roots)
+}
+
+fn certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(authority("https://h:5000/v2/x"), "https://h:5000");
+        assert_eq!(resolve("https://h/v2/a/b", "/c"), "https://h/c");
+        assert_eq!(resolve("https://h/v2/a/b", "c"), "https://h/v2/a/c");
+        assert_eq!(resolve("https://h/v2/a", "https://cdn/x"), "https://cdn/x");
+    }
+
+    #[test]
+    fn not_found_forms() {
+        let r = |status, body: &str| Response {
+            status,
+            content_type: None,
+            content_length: None,
+            body: Body::Bytes(body.as_bytes().to_vec()),
+        };
+        assert!(is_not_found(&r(404, "")));
+        assert!(is_not_found(&r(400, r#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#)));
+        assert!(is_not_found(&r(500, r#"{"errors":[{"code":"UNKNOWN","message":"artifact x not found"}]}"#)));
+        assert!(!is_not_found(&r(500, r#"{"errors":[{"code":"UNKNOWN","message":"boom"}]}"#)));
+        assert!(!is_not_found(&r(401, "")));
+    }
+}
