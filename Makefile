@@ -2,7 +2,7 @@
 CARGO ?= cargo
 AIRLOCK := target/debug/airlock
 
-.PHONY: all build demo test lint bench fixtures clean
+.PHONY: all build demo test lint bench bench-remote fixtures clean
 
 all: build
 
@@ -35,6 +35,10 @@ lint:
 # airlock vs zstd|openssl on generated ~1 GiB and ~4 GiB bundles (BENCH_SIZES="1024 4096" MiB).
 bench:
 	bench/run.sh
+
+# airlock validate (-j 1, -j 8) vs skopeo 1.18's policy-checked copy on a loopback registry (BENCH_IMAGES=200).
+bench-remote:
+	bench/remote.sh
 
 # Regenerates testdata/ with real signers (skopeo 1.18, cosign 2.5) and a local registry; needs root.
 fixtures:
