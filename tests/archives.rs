@@ -241,3 +241,58 @@ fn hostile_entries_are_damage() {
         expect_damaged(&zst, needle);
     }
 }
+
+/// What a hangar zip must agree on with the directory: hangar stores no index and no signatures, so
+/// per image the status, the failure kinds and the selected platform manifests.
+fn essentials(results: &Value) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    let mut out: Vec<_> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["reference"].as_str().unwrap_or_default().starts_with("source "))
+        .map(|r| {
+            let mut kinds: Vec<String> =
+                r["errors"].as_array().unwrap().iter().map(|e| e["kind"].to_string()).collect();
+            kinds.sort();
+            kinds.dedup();
+            let mut digests: Vec<String> = r["platforms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| !p["platform"].is_null())
+                .map(|p| p["digest"].to_string())
+                .collect();
+            digests.sort();
+            (r["reference"].to_string(), r["status"].to_string(), kinds, digests)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_layout_gives_the_same_results_as_a_hangar_zip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut layouts: Vec<PathBuf> =
+        std::fs::read_dir(root().join("testdata/layouts")).unwrap().map(|e| e.unwrap().path()).collect();
+    layouts.sort();
+    let mut compared = 0;
+    for layout in &layouts {
+        let zip = tmp.path().join(format!("{}.zip", layout.file_name().unwrap().to_str().unwrap()));
+        let out = Command::new("python3")
+            .arg(root().join("testdata/make_hangar_zips.py"))
+            .args(["--from-layout", layout.to_str().unwrap(), zip.to_str().unwrap()])
+            .output()
+            .expect("python3");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        if String::from_utf8_lossy(&out.stdout).trim() == "0" {
+            continue; // no named image (cosign save): hangar would have nothing to save
+        }
+        let (_, want) = results(layout, &[]);
+        let (_, got) = results(&zip, &[]);
+        assert_eq!(essentials(&got), essentials(&want), "{} as a hangar zip differs", layout.display());
+        compared += 1;
+    }
+    assert!(compared >= 20, "only {compared} layouts compared");
+    println!("{compared} layouts agree as hangar zips");
+}
