@@ -2,6 +2,7 @@
 //! 0 every selected image verified, 1 something failed or nothing was verified, 2 airlock could not run.
 
 use crate::imagelist::{self, ListLine};
+use crate::listing;
 use crate::reference::DockerRef;
 use crate::report::{self, Context, Format};
 use crate::signature::check::Trust;
@@ -85,18 +86,8 @@ struct Validate {
     /// Config and layers: hash them, only check they exist, or not at all.
     #[arg(long, value_enum, default_value = "exist")]
     blobs: BlobMode,
-    /// Verify TLS certificates; `false` also allows self-signed certificates and plain HTTP.
-    #[arg(long, num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set)]
-    tls_verify: bool,
-    /// Extra CA certificates (`*.crt`), as containers' certs.d.
-    #[arg(long)]
-    cert_dir: Option<PathBuf>,
-    /// Auth file (containers auth.json or docker config.json format).
-    #[arg(long)]
-    authfile: Option<PathBuf>,
-    /// Credentials USER:PASS for the registry.
-    #[arg(long)]
-    creds: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// hangar compatibility; no effect (airlock never prompts).
     #[arg(short = 'y', long = "auto-yes")]
     auto_yes: bool,
@@ -120,10 +111,53 @@ struct Validate {
     validate_manifest_index: Option<bool>,
 }
 
+/// How to reach a registry.
+#[derive(Args, Debug)]
+struct RegistryArgs {
+    /// Verify TLS certificates; `false` also allows self-signed certificates and plain HTTP.
+    #[arg(long, num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    tls_verify: bool,
+    /// Extra CA certificates (`*.crt`), as containers' certs.d.
+    #[arg(long)]
+    cert_dir: Option<PathBuf>,
+    /// Auth file (containers auth.json or docker config.json format).
+    #[arg(long)]
+    authfile: Option<PathBuf>,
+    /// Credentials USER:PASS for the registry.
+    #[arg(long)]
+    creds: Option<String>,
+}
+
+impl RegistryArgs {
+    fn registry(&self) -> Result<Registry> {
+        let explicit = match &self.creds {
+            Some(c) => {
+                let (u, p) = c.split_once(':').ok_or_else(|| anyhow!("--creds: expected USER:PASS"))?;
+                Some((u.to_string(), p.to_string()))
+            }
+            None => None,
+        };
+        if let Some(f) = &self.authfile {
+            std::fs::metadata(f).with_context(|| format!("--authfile {}", f.display()))?;
+        }
+        let credentials = CredentialSources { explicit, authfile: self.authfile.clone() };
+        let roots = client::load_roots(self.cert_dir.as_deref()).map_err(|e| anyhow!(e))?;
+        if !self.tls_verify {
+            eprintln!(
+                "airlock: warning: --tls-verify=false: registry certificates are not checked and plain HTTP is allowed"
+            );
+        }
+        Ok(Registry::new(HttpConfig { tls_verify: self.tls_verify, roots: std::sync::Arc::new(roots), credentials }))
+    }
+}
+
 #[derive(Args, Debug)]
 struct ListArgs {
+    /// Layouts, dir: directories, archives, or `docker://REGISTRY/REPO:TAG`.
     #[arg(required = true)]
-    paths: Vec<PathBuf>,
+    paths: Vec<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
     #[arg(long, value_enum, default_value = "table")]
     format: ListFormat,
 }
@@ -270,27 +304,7 @@ fn validate(mut v: Validate) -> Result<u8> {
         let sources = open_all(&paths, v.common.archive_options())?;
         return execute(sources, &paths, v.common, Some(&v.file), v.blobs, Some(v.failed), true);
     }
-    let credentials = CredentialSources {
-        explicit: match &v.creds {
-            Some(c) => {
-                let (u, p) = c.split_once(':').ok_or_else(|| anyhow!("--creds: expected USER:PASS"))?;
-                Some((u.to_string(), p.to_string()))
-            }
-            None => None,
-        },
-        authfile: v.authfile.clone(),
-    };
-    if let Some(f) = &v.authfile {
-        std::fs::metadata(f).with_context(|| format!("--authfile {}", f.display()))?;
-    }
-    let roots = client::load_roots(v.cert_dir.as_deref()).map_err(|e| anyhow!(e))?;
-    if !v.tls_verify {
-        eprintln!(
-            "airlock: warning: --tls-verify=false: registry certificates are not checked and plain HTTP is allowed"
-        );
-    }
-    let registry =
-        Registry::new(HttpConfig { tls_verify: v.tls_verify, roots: std::sync::Arc::new(roots), credentials });
+    let registry = v.registry.registry()?;
     if v.common.jobs.is_none() {
         v.common.jobs = Some(8);
     }
@@ -511,36 +525,51 @@ fn progress_bar(images: usize, off: bool) -> Option<indicatif::ProgressBar> {
 }
 
 fn list(args: ListArgs) -> Result<u8> {
-    let sources = open_all(&args.paths, ArchiveOptions::default())?;
-    let source: Box<dyn Source> = if sources.len() == 1 {
-        sources.into_iter().next().expect("one")
-    } else {
-        Box::new(source::multi::Multi::new(sources))
-    };
+    let mut rows = Vec::new();
+    let (remote, local): (Vec<&String>, Vec<&String>) = args.paths.iter().partition(|p| p.starts_with("docker://"));
+    if !remote.is_empty() {
+        let registry = args.registry.registry()?;
+        for r in remote {
+            let reference = DockerRef::parse(&r["docker://".len()..]).map_err(|e| anyhow!("{r}: {e}"))?;
+            let desc = registry.resolve(&reference).map_err(|e| anyhow!("{reference}: {e}"))?;
+            let desc = desc.ok_or_else(|| anyhow!("{reference}: not found"))?;
+            rows.push(listing::row(&registry, reference.to_string(), Some(&reference), &desc));
+        }
+    }
+    if !local.is_empty() {
+        let paths: Vec<PathBuf> = local.iter().map(PathBuf::from).collect();
+        let sources = open_all(&paths, ArchiveOptions::default())?;
+        let source: Box<dyn Source> = if sources.len() == 1 {
+            sources.into_iter().next().expect("one")
+        } else {
+            Box::new(source::multi::Multi::new(sources))
+        };
+        for e in source.entries() {
+            let name = e
+                .full_names
+                .first()
+                .map(|r| r.to_string())
+                .or(e.stored_name.clone())
+                .unwrap_or_else(|| "(unnamed)".into());
+            let own = source.for_origin(&e.origin).unwrap_or(source.as_ref());
+            rows.push(listing::row(own, name, e.identity(), &e.descriptor));
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let mut rows = Vec::new();
-    for e in source.entries() {
-        let name =
-            e.full_names.first().map(|r| r.to_string()).or(e.stored_name.clone()).unwrap_or_else(|| "(unnamed)".into());
-        let sigs = source.signature_manifests(e.identity(), &e.descriptor.digest).map(|s| s.len()).unwrap_or(0)
-            + source.raw_signatures(&e.descriptor.digest).map(|f| f.candidates.len()).unwrap_or(0)
-            + source.referrers(e.identity(), &e.descriptor.digest).map(|r| r.len()).unwrap_or(0);
-        rows.push((name, e.descriptor.media_type.clone(), e.descriptor.digest.to_string(), sigs));
-    }
     match args.format {
         ListFormat::Table => {
-            for (name, mt, digest, sigs) in &rows {
-                writeln!(out, "{name}\t{digest}\t{mt}\t{sigs} signature manifest(s)")?;
+            for r in &rows {
+                let problem = r.problem.as_deref().map(|p| format!("  ({p})")).unwrap_or_default();
+                let platforms = if r.platforms.is_empty() { "-".to_string() } else { r.platforms.join(",") };
+                writeln!(
+                    out,
+                    "{}\t{}\t{platforms}\t{} bytes\t{} signature(s){problem}",
+                    r.reference, r.digest, r.bytes, r.signatures
+                )?;
             }
         }
-        ListFormat::Json => {
-            let v: Vec<_> = rows
-                .iter()
-                .map(|(n, mt, d, s)| serde_json::json!({"reference": n, "digest": d, "mediaType": mt, "signatures": s}))
-                .collect();
-            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-        }
+        ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
     }
     Ok(0)
 }

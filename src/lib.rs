@@ -5,6 +5,7 @@ pub mod cli;
 pub mod deadline;
 pub mod digest;
 pub mod imagelist;
+pub mod listing;
 pub mod reference;
 pub mod report;
 pub mod signature;

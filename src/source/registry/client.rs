@@ -33,6 +33,8 @@ pub struct Response {
     pub status: u16,
     pub content_type: Option<String>,
     pub content_length: Option<u64>,
+    /// The `rel="next"` target of a `Link` header (pagination), as a path under the host.
+    pub next: Option<String>,
     pub body: Body,
 }
 
@@ -280,6 +282,10 @@ impl Host {
                 header("content-type").map(|t| t.split(';').next().unwrap_or_default().trim().to_string());
             let content_length = header("content-length").and_then(|l| l.parse().ok());
             let challenge = header("www-authenticate").and_then(|h| parse_challenge(&h));
+            let next = header("link").and_then(|l| next_link(&l)).map(|n| match n.strip_prefix(authority(&url)) {
+                Some(path) => path.to_string(),
+                None => n,
+            });
             let retry_after = header("retry-after").and_then(|s| s.trim().parse::<u64>().ok()).map(Duration::from_secs);
             let ok = (200..300).contains(&status);
             let body = if head {
@@ -304,7 +310,7 @@ impl Host {
                 status,
                 challenge,
                 retry_after,
-                inner: Response { status, content_type, content_length, body },
+                inner: Response { status, content_type, content_length, next, body },
             });
         }
         Err(Transport::Other(format!("more than {MAX_REDIRECTS} redirects from {url}")))
@@ -396,6 +402,16 @@ pub fn is_not_found(resp: &Response) -> bool {
     })
 }
 
+/// `<…>; rel="next"` of a `Link` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|p| p.trim().replace(' ', "") == "rel=\"next\"");
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.to_string())
+    })
+}
+
 fn basic_header(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
@@ -477,6 +493,11 @@ mod tests {
         assert_eq!(resolve("https://h/v2/a/b", "/c"), "https://h/c");
         assert_eq!(resolve("https://h/v2/a/b", "c"), "https://h/v2/a/c");
         assert_eq!(resolve("https://h/v2/a", "https://cdn/x"), "https://cdn/x");
+        assert_eq!(
+            next_link(r#"</v2/a/referrers/x?n=2&last=y>; rel="next""#).as_deref(),
+            Some("/v2/a/referrers/x?n=2&last=y")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
     }
 
     #[test]
@@ -485,6 +506,7 @@ mod tests {
             status,
             content_type: None,
             content_length: None,
+            next: None,
             body: Body::Bytes(body.as_bytes().to_vec()),
         };
         assert!(is_not_found(&r(404, "")));

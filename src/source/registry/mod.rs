@@ -16,8 +16,9 @@ use client::{Body, Host, HttpConfig, Want, is_not_found, status_error};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// At most this many referrers are listed for one digest (SPEC §8); one page is read.
+/// At most this many referrers are listed for one digest (SPEC §8), over at most this many pages.
 const MAX_REFERRERS: usize = 1000;
+const MAX_PAGES: usize = 20;
 
 fn accept_all() -> String {
     [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(", ")
@@ -225,10 +226,24 @@ impl Source for Registry {
         let resp = host.request(false, &url_path, OCI_INDEX, &path, Want::Bytes(METADATA_LIMIT))?;
         let api = resp.status == 200 && resp.content_type.as_deref() == Some(OCI_INDEX);
         if api {
-            let Body::Bytes(bytes) = resp.body else { return Ok(Vec::new()) };
-            let found = Self::index_manifests(&bytes, &url_path)?;
-            if found.len() > MAX_REFERRERS {
-                return Err(SourceError::Malformed(format!("{url_path}: more than {MAX_REFERRERS} referrers")));
+            let mut found = Vec::new();
+            let mut page = resp;
+            for pages in 1.. {
+                let Body::Bytes(bytes) = page.body else { break };
+                found.extend(Self::index_manifests(&bytes, &url_path)?);
+                if found.len() > MAX_REFERRERS {
+                    return Err(SourceError::Malformed(format!("{url_path}: more than {MAX_REFERRERS} referrers")));
+                }
+                let Some(next) = page.next else { break };
+                if pages >= MAX_PAGES || !next.starts_with("/v2/") {
+                    return Err(SourceError::Malformed(format!(
+                        "{url_path}: referrers pagination beyond {MAX_PAGES} pages or to another host ({next})"
+                    )));
+                }
+                page = host.request(false, &next, OCI_INDEX, &path, Want::Bytes(METADATA_LIMIT))?;
+                if page.status != 200 {
+                    return Err(status_error(&format!("{}{next}", host.name), &page));
+                }
             }
             return Ok(found);
         }
