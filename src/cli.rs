@@ -218,6 +218,9 @@ struct Common {
     /// Largest zstd window accepted (log2): a memory bound for compressed archives.
     #[arg(long, default_value_t = 27, value_parser = clap::value_parser!(u32).range(10..=31))]
     zstd_window_log_max: u32,
+    /// The archive's expected SHA-256: hex, or a file in `sha256sum` format (computed in the same pass).
+    #[arg(long, value_name = "HEX|FILE")]
+    archive_sha256: Option<String>,
     /// Verify a deterministic 1/N of the list (K/N, K from 1).
     #[arg(long)]
     shard: Option<String>,
@@ -353,6 +356,52 @@ fn check_writable(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// `--archive-sha256`: 64 hex characters, or a `sha256sum`-style file with a line for the archive.
+fn expected_archive_sha256(spec: &str, archive: &Path) -> Result<String> {
+    let is_hex = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_hex(spec) {
+        return Ok(spec.to_ascii_lowercase());
+    }
+    let text = std::fs::read_to_string(spec).with_context(|| format!("--archive-sha256 {spec}"))?;
+    let name = archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut candidates = text.lines().filter_map(|l| {
+        let mut parts = l.split_whitespace();
+        let hex = parts.next().filter(|h| is_hex(h))?;
+        let file = parts.next().map(|f| f.trim_start_matches('*'));
+        Some((
+            hex.to_ascii_lowercase(),
+            file.map(|f| Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned())),
+        ))
+    });
+    let all: Vec<_> = candidates.by_ref().collect();
+    if let Some((hex, _)) = all.iter().find(|(_, f)| f.as_ref().and_then(|f| f.as_deref()) == Some(name.as_str())) {
+        return Ok(hex.clone());
+    }
+    match all.as_slice() {
+        [(hex, _)] => Ok(hex.clone()),
+        _ => bail!("--archive-sha256 {spec}: no SHA-256 for {name}"),
+    }
+}
+
+/// Compares the archive's SHA-256 (computed in the verification pass) with the expected one.
+fn check_archive_sha256(source: &dyn Source, expected: &str, run: &mut verify::Run) {
+    use crate::verify::result::{Finding, ImageResult, Kind};
+    let found = source.file_sha256();
+    let problem = match found.first() {
+        None => Some(format!("{}: no SHA-256 was computed", source.location())),
+        Some((path, actual)) if actual != expected => {
+            Some(format!("{path}: archive SHA-256 is {actual}, expected {expected}"))
+        }
+        Some(_) => None,
+    };
+    if let Some(message) = problem {
+        let mut r = ImageResult::new(format!("source {}", source.location()), None, None);
+        r.is_source = true;
+        r.fail(Finding::new(Kind::Corrupt, message));
+        run.results.push(r);
+    }
+}
+
 fn parse_shard(spec: &str) -> Result<(usize, usize)> {
     let (k, n) = spec.split_once('/').ok_or_else(|| anyhow!("--shard {spec}: expected K/N"))?;
     let (k, n): (usize, usize) = (k.parse()?, n.parse()?);
@@ -396,6 +445,13 @@ fn execute(
         None => None,
     };
     let shard = common.shard.as_deref().map(parse_shard).transpose()?;
+    let expected_sha256 = match &common.archive_sha256 {
+        Some(spec) => {
+            let [path] = paths else { bail!("--archive-sha256 needs exactly one archive PATH") };
+            Some(expected_archive_sha256(spec, path)?)
+        }
+        None => None,
+    };
     if let Some(p) = failed.as_ref().filter(|_| !failed_is_default) {
         check_writable(p, "--failed")?;
     }
@@ -414,6 +470,9 @@ fn execute(
                 key.display()
             );
         }
+    }
+    if expected_sha256.is_some() && source.file_sha256().is_empty() {
+        bail!("--archive-sha256: {} is not an archive file", source.location());
     }
     let mut targets = verify::plan(source.as_ref(), list.as_deref(), reference.as_ref());
     if let Some((k, n)) = shard {
@@ -455,7 +514,10 @@ fn execute(
             opts.jobs
         );
     }
-    let run = verify::run(source.as_ref(), targets, &opts);
+    let mut run = verify::run(source.as_ref(), targets, &opts);
+    if let Some(expected) = &expected_sha256 {
+        check_archive_sha256(source.as_ref(), expected, &mut run);
+    }
     if common.debug {
         eprintln!(
             "airlock: debug: verified in {:.3}s; {} blobs, {} bytes hashed",

@@ -296,3 +296,24 @@ fn every_layout_gives_the_same_results_as_a_hangar_zip() {
     assert!(compared >= 20, "only {compared} layouts compared");
     println!("{compared} layouts agree as hangar zips");
 }
+
+#[test]
+fn archive_sha256_is_checked_in_the_same_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forms = forms(&root().join("testdata/layouts/signed-p256"), tmp.path());
+    for (_, archive) in &forms[1..4] {
+        let a = archive.to_str().unwrap();
+        let good = common::sha256_hex(&std::fs::read(archive).unwrap());
+        assert_eq!(airlock(["verify-archive", a, "--archive-sha256", &good]).code, 0);
+        let sums = tmp.path().join("SHA256SUMS");
+        let name = archive.file_name().unwrap().to_str().unwrap();
+        std::fs::write(&sums, format!("{}  other.tar\n{good}  {name}\n", "0".repeat(64))).unwrap();
+        let out = airlock(["verify-archive", a, "--archive-sha256", sums.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{}", out.describe());
+        let out = airlock(["verify-archive", a, "--archive-sha256", &"ab".repeat(32)]);
+        assert_eq!(out.code, 1, "{}", out.describe());
+        assert!(out.stdout.contains("archive SHA-256 is"), "{}", out.describe());
+    }
+    let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "--archive-sha256", &"ab".repeat(32)]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+}
