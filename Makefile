@@ -2,7 +2,7 @@
 CARGO ?= cargo
 AIRLOCK := target/debug/airlock
 
-.PHONY: all build demo test lint bench bench-remote fixtures clean
+.PHONY: all build demo test lint bench bench-archive bench-remote fixtures clean
 
 all: build
 
@@ -32,8 +32,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# make bench runs both benchmarks below.
 # airlock vs zstd|openssl on generated ~1 GiB and ~4 GiB bundles (BENCH_SIZES="1024 4096" MiB).
-bench:
+bench: bench-archive bench-remote
+
+bench-archive:
 	bench/run.sh
 
 # airlock validate (-j 1, -j 8) vs skopeo 1.18's policy-checked copy on a loopback registry (BENCH_IMAGES=200).
