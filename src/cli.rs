@@ -8,13 +8,14 @@ use crate::report::{self, Context, Format};
 use crate::signature::check::Trust;
 use crate::signature::identity::IdentityPolicy;
 use crate::signature::keys::TrustedKey;
+use crate::signature::policy::Policy;
 use crate::source::archive::ArchiveOptions;
 use crate::source::registry::Registry;
 use crate::source::registry::auth::CredentialSources;
 use crate::source::registry::client::{self, HttpConfig};
 use crate::source::{self, Source};
 use crate::verify::platform::PlatformFilter;
-use crate::verify::{self, BlobMode, Options, Scope};
+use crate::verify::{self, BlobMode, Options, Scope, Verification};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::io::Write;
@@ -174,6 +175,9 @@ struct Common {
     /// Trusted public key (PEM); repeatable; any one key may accept a signature.
     #[arg(short = 'p', long = "sigstore-pubkey", visible_short_alias = 'k', visible_alias = "key")]
     keys: Vec<PathBuf>,
+    /// containers-policy.json(5): sigstoreSigned (keys), insecureAcceptAnything, reject, by scope.
+    #[arg(long, conflicts_with_all = ["keys", "signed_identity", "exact_repository", "rekor_keys"])]
+    policy: Option<PathBuf>,
     /// Trusted Rekor key: each accepted signature must then carry a Rekor SET bound to it.
     #[arg(long = "rekor-pubkey")]
     rekor_keys: Vec<PathBuf>,
@@ -478,16 +482,33 @@ fn execute(
     if let Some((k, n)) = shard {
         targets = targets.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, t)| t).collect();
     }
-    let ctx = Context {
+    let mut ctx = Context {
         paths: paths.iter().map(|p| p.display().to_string()).collect(),
         file_sha256: if common.report.is_some() { source.file_sha256() } else { Vec::new() },
         keys: keys.iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect(),
         signatures_checked: !keys.is_empty(),
         blobs_checked: blobs != BlobMode::Skip,
     };
-    let trust = (!keys.is_empty()).then_some(Trust { keys, rekor_keys, identity });
+    let policy = match &common.policy {
+        Some(p) => Some(Policy::load(p).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
+    if let Some(p) = &policy {
+        ctx.keys = p.keys().iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect();
+        ctx.signatures_checked = true;
+        if source.contains_path(&p.file) {
+            eprintln!(
+                "airlock: WARNING: policy {} lives inside the source being verified: the bundle would be vouching for itself",
+                p.file.display()
+            );
+        }
+    }
+    let verification = match policy {
+        Some(p) => Some(Verification::Policy(p)),
+        None => (!keys.is_empty()).then_some(Verification::Keys(Trust { keys, rekor_keys, identity })),
+    };
     let mut opts = Options {
-        trust,
+        verification,
         platforms,
         require_platforms: common.require_platforms,
         scope: common.signature_scope,

@@ -453,3 +453,63 @@ fn signatures_carried_in_another_path_count() {
     assert_eq!(out.code, 0, "{}", out.describe());
     assert!(out.stdout.contains("2 passed, 0 failed"), "{}", out.describe());
 }
+
+fn policy_file(dir: &Path, json: &str) -> String {
+    let p = dir.join("policy.json");
+    let key = common::root().join(KEY);
+    write(&p, &json.replace("KEY", key.to_str().unwrap()));
+    p.display().to_string()
+}
+
+#[test]
+fn a_containers_policy_decides_per_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(
+        dir.path(),
+        r#"{"default":[{"type":"reject"}],"transports":{"docker":{
+            "registry.airlock.test/airlock":[{"type":"sigstoreSigned","keyPath":"KEY"}],
+            "registry.airlock.test/mirror":[{"type":"sigstoreSigned","keyPath":"KEY",
+                "signedIdentity":{"type":"exactRepository","dockerRepository":"registry.airlock.test/airlock/single"}}],
+            "registry.airlock.test/airlock/multi":[{"type":"insecureAcceptAnything"}]}}}"#,
+    );
+    let run = |layout: &str| airlock(["verify-archive", &format!("testdata/layouts/{layout}"), "--policy", &policy]);
+    let expect = [
+        ("signed-p256", "PASS"),
+        ("unsigned", "unsigned"),
+        // a policy requirement has plain matchRepoDigestOrExact: no repository-only extension, no bundles
+        ("cosign-signed", "identity-mismatch"),
+        ("bundle-v3", "identity-mismatch"),
+        ("copied-repo", "PASS"),
+        ("docker-io-identity", "bad-signature"),
+        ("dockerlist-converted", "unsigned"),
+        ("signed-multi-index-only", "PASS"),
+    ];
+    for (layout, want) in expect {
+        let out = run(layout);
+        let line = out.stdout.lines().find(|l| l.starts_with("PASS ") || l.starts_with("FAIL ")).unwrap_or_default();
+        let ok = if want == "PASS" { line.starts_with("PASS ") } else { line.contains(&format!(": {want}: ")) };
+        assert!(ok, "{layout}: expected {want}\n{}", out.describe());
+    }
+    // an accepting scope needs no signature at all
+    let open = policy_file(dir.path(), r#"{"default":[{"type":"insecureAcceptAnything"}]}"#);
+    let out = airlock(["verify-archive", "testdata/layouts/unsigned", "--policy", &open]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+}
+
+#[test]
+fn bad_policies_and_conflicting_trust_flags_are_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for json in [
+        r#"{"default":[{"type":"sigstoreSigned","fulcio":{"caPath":"x"}}]}"#,
+        r#"{"default":[{"type":"signedBy","keyType":"GPGKeys","keyPath":"x"}]}"#,
+        r#"{"default":[{"type":"insecureAcceptAnything"}],"extra":true}"#,
+        "{",
+    ] {
+        let policy = policy_file(dir.path(), json);
+        let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "--policy", &policy]);
+        assert_eq!(out.code, 2, "{json}\n{}", out.describe());
+    }
+    let policy = policy_file(dir.path(), r#"{"default":[{"type":"insecureAcceptAnything"}]}"#);
+    let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "--policy", &policy, "-p", KEY]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+}

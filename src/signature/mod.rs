@@ -5,4 +5,5 @@ pub mod check;
 pub mod identity;
 pub mod keys;
 pub mod payload;
+pub mod policy;
 pub mod rekor;

@@ -492,7 +492,7 @@ mod tests {
     use crate::source::store::DirTree;
     use crate::verify::platform::PlatformFilter;
     use crate::verify::result::{ImageResult, Kind};
-    use crate::verify::{self, BlobMode, Options, Run, Scope};
+    use crate::verify::{self, BlobMode, Options, Run, Scope, Verification};
     use std::path::PathBuf;
     use std::sync::Mutex;
 
@@ -546,7 +546,7 @@ mod tests {
             identity: IdentityPolicy::Default,
         });
         let opts = Options {
-            trust,
+            verification: trust.map(Verification::Keys),
             platforms: PlatformFilter::parse("amd64,arm64", "linux").unwrap(),
             require_platforms: false,
             scope: Scope::Auto,

@@ -49,8 +49,14 @@ pub enum Scope {
 /// A callback run after each image.
 pub type ImageHook = Box<dyn Fn(&ImageResult) + Send + Sync>;
 
+/// What signatures must satisfy: keys from the command line, or a containers policy.
+pub enum Verification {
+    Keys(Trust),
+    Policy(crate::signature::policy::Policy),
+}
+
 pub struct Options {
-    pub trust: Option<Trust>,
+    pub verification: Option<Verification>,
     pub platforms: PlatformFilter,
     pub require_platforms: bool,
     pub scope: Scope,
@@ -150,12 +156,24 @@ fn verify_target(source: &dyn Source, target: &Target, opts: &Options, seen: &Mu
         indexes: Vec::new(),
     };
     walk.node(&desc, 0, &[], true);
-    if let Some(trust) = &opts.trust {
-        walk.signatures(trust, target.identity.as_ref(), target.identity_missing_hint);
-    } else {
-        for p in &mut walk.result.platforms {
-            p.signature = None;
+    let identity = target.identity.as_ref();
+    match &opts.verification {
+        Some(Verification::Keys(trust)) => walk.signatures(trust, identity, target.identity_missing_hint),
+        Some(Verification::Policy(policy)) => {
+            use crate::signature::policy::Requirement;
+            let (scope, requirements) = policy.requirements_for(identity);
+            for requirement in requirements {
+                match requirement {
+                    Requirement::Accept => walk.result.note(format!("policy scope {scope:?} accepts anything")),
+                    Requirement::Reject => walk.result.fail(Finding::new(
+                        Kind::BadSignature,
+                        format!("the policy rejects every image in scope {scope:?}"),
+                    )),
+                    Requirement::Sigstore(trust) => walk.signatures(trust, identity, target.identity_missing_hint),
+                }
+            }
         }
+        None => {}
     }
     walk.result
 }
@@ -416,7 +434,12 @@ impl Walk<'_> {
         }
         accepted_keys.sort_unstable();
         accepted_keys.dedup();
-        self.result.signed_by = accepted_keys.iter().map(|&k| trust.keys[k].file.display().to_string()).collect();
+        for k in accepted_keys {
+            let file = trust.keys[k].file.display().to_string();
+            if !self.result.signed_by.contains(&file) {
+                self.result.signed_by.push(file);
+            }
+        }
     }
 
     fn label(&self, digest: &Digest) -> String {
