@@ -135,6 +135,13 @@ struct Walk<'a> {
 }
 
 fn verify_target(source: &dyn Source, target: &Target, opts: &Options, seen: &Mutex<HashSet<Digest>>) -> ImageResult {
+    let resolved;
+    let target = if target.unresolved.is_empty() {
+        target
+    } else {
+        resolved = target.resolve(source);
+        &resolved
+    };
     let mut result = ImageResult::new(target.display.clone(), target.line.clone(), target.line_no);
     result.notes.extend(target.notes.iter().cloned());
     let desc = match &target.descriptor {

@@ -21,6 +21,8 @@ pub struct Target {
     pub notes: Vec<String>,
     /// The source PATH the entry came from: its content is read from there only.
     pub origin: Option<String>,
+    /// References to resolve through the source when no entry named the line (registry mode).
+    pub unresolved: Vec<DockerRef>,
 }
 
 /// The targets for a run: the whole source, or exactly `list`.
@@ -30,7 +32,7 @@ pub fn plan(source: &dyn Source, list: Option<&[ListLine]>, reference: Option<&D
         None => entries.iter().map(|e| whole_entry(source, e, reference)).collect(),
         Some(lines) => {
             let single_unnamed = entries.len() == 1 && entries[0].identity().is_none() && lines.len() == 1;
-            lines.iter().map(|l| list_line(source, &entries, l, single_unnamed)).collect()
+            lines.iter().map(|l| list_line(&entries, l, single_unnamed)).collect()
         }
     }
 }
@@ -54,6 +56,7 @@ fn whole_entry(source: &dyn Source, entry: &Entry, reference: Option<&DockerRef>
         descriptor: descriptor_of(entry),
         notes: entry_notes(entry),
         origin: Some(entry.origin.clone()),
+        unresolved: Vec::new(),
     };
     let pinned = reference.and_then(|r| r.digest()).filter(|_| named.is_none());
     if let (Some(pinned), Ok(d)) = (pinned, &target.descriptor)
@@ -91,7 +94,7 @@ fn names(stored: &DockerRef, candidate: &DockerRef, entry: &Entry, by_path: bool
     }
 }
 
-fn list_line(source: &dyn Source, entries: &[Entry], line: &ListLine, single_unnamed: bool) -> Target {
+fn list_line(entries: &[Entry], line: &ListLine, single_unnamed: bool) -> Target {
     let candidates = line.candidates();
     let found =
         find(entries, &candidates).or_else(|| single_unnamed.then(|| (&entries[0], candidates.first().cloned())));
@@ -104,6 +107,7 @@ fn list_line(source: &dyn Source, entries: &[Entry], line: &ListLine, single_unn
         descriptor: Err(Finding::new(Kind::Missing, "not in the source")),
         notes: Vec::new(),
         origin: None,
+        unresolved: Vec::new(),
     };
     if let Some((entry, matched)) = found {
         if let Some(m) = matched {
@@ -115,22 +119,33 @@ fn list_line(source: &dyn Source, entries: &[Entry], line: &ListLine, single_unn
         target.origin = Some(entry.origin.clone());
         return target;
     }
-    for c in &candidates {
-        match source.resolve(c) {
-            Ok(Some(desc)) => {
-                target.display = c.to_string();
-                target.identity = Some(c.clone());
-                target.descriptor = Ok(desc);
-                return target;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                target.descriptor = Err(Finding::from_source(&c.to_string(), &e));
-                return target;
+    target.unresolved = candidates;
+    target
+}
+
+impl Target {
+    /// Resolves a list line no entry answered through the source (a registry's tags). Called by the
+    /// engine on the worker verifying the image, so the per-image deadline covers the resolve.
+    pub fn resolve(&self, source: &dyn Source) -> Target {
+        let mut target = self.clone();
+        for c in &self.unresolved {
+            match source.resolve(c) {
+                Ok(Some(desc)) => {
+                    target.display = c.to_string();
+                    target.identity = Some(c.clone());
+                    target.descriptor = Ok(desc);
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    target.descriptor = Err(Finding::from_source(&c.to_string(), &e));
+                    break;
+                }
             }
         }
+        target.unresolved.clear();
+        target
     }
-    target
 }
 
 /// Full names first (in the order of `candidates`: hangar's normalisation, then containers-image's),

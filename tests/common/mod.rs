@@ -1,6 +1,9 @@
 //! The test harness: run the airlock binary as a user would and read what it said.
 #![allow(dead_code)]
 
+pub mod hostile;
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
