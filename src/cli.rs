@@ -228,6 +228,9 @@ struct Common {
     /// Verify a deterministic 1/N of the list (K/N, K from 1).
     #[arg(long)]
     shard: Option<String>,
+    /// Verify shard JOB_COMPLETION_INDEX+1 of N (a Kubernetes indexed Job).
+    #[arg(long, value_name = "N", conflicts_with = "shard")]
+    shard_count: Option<usize>,
     /// Only the summary and failures.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -448,7 +451,16 @@ fn execute(
         Some(p) => Some(read_list(p, &common)?),
         None => None,
     };
-    let shard = common.shard.as_deref().map(parse_shard).transpose()?;
+    let shard = match (&common.shard, common.shard_count) {
+        (Some(spec), _) => Some(parse_shard(spec)?),
+        (None, Some(n)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX")
+                .context("--shard-count needs JOB_COMPLETION_INDEX (set by a Kubernetes indexed Job)")?;
+            let index: usize = index.trim().parse().context("JOB_COMPLETION_INDEX is not a number")?;
+            Some(parse_shard(&format!("{}/{n}", index + 1))?)
+        }
+        (None, None) => None,
+    };
     let expected_sha256 = match &common.archive_sha256 {
         Some(spec) => {
             let [path] = paths else { bail!("--archive-sha256 needs exactly one archive PATH") };

@@ -280,6 +280,13 @@ fn shards_split_a_list_deterministically() {
     let second = airlock(["verify-archive", "testdata/layouts/signed-p256", "-f", l, "--shard", "2/2"]);
     assert!(first.stdout.contains("single:v1") && first.stdout.contains("b:v1") && !first.stdout.contains("/a:v1"));
     assert!(second.stdout.contains("/a:v1") && !second.stdout.contains("single:v1"), "{}", second.describe());
+    let indexed = common::airlock_env(
+        ["verify-archive", "testdata/layouts/signed-p256", "-f", l, "--shard-count", "2"],
+        &[("JOB_COMPLETION_INDEX", "1")],
+    );
+    assert_eq!(indexed.stdout, second.stdout, "{}", indexed.describe());
+    let missing = airlock(["verify-archive", "testdata/layouts/signed-p256", "-f", l, "--shard-count", "2"]);
+    assert_eq!(missing.code, 2, "{}", missing.describe());
 }
 
 // ---- hostile and damaged layouts: a clear message naming the entry, exit 1, never a panic ----

@@ -32,10 +32,20 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    airlock_env(args, &[])
+}
+
+/// Runs airlock with extra environment variables.
+pub fn airlock_env<I, S>(args: I, env: &[(&str, &str)]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(env.iter().copied())
         .env_remove("RUST_BACKTRACE")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run airlock");
     Output {
