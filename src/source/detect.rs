@@ -7,7 +7,6 @@ use super::layout::Layout;
 use super::skopeo_dir::{self, SkopeoDir};
 use super::store::{DirStore, DirTree};
 use super::{Desc, Entry, Source, SourceError};
-use crate::digest::Digest;
 use crate::reference::DockerRef;
 use std::path::Path;
 
@@ -136,13 +135,5 @@ impl Source for Broken {
 
     fn damage(&self) -> Vec<(String, SourceError)> {
         self.damage.iter().map(|e| (self.location.clone(), e.clone())).collect()
-    }
-
-    fn signature_manifests(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        Ok(Vec::new())
-    }
-
-    fn referrers(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        Ok(Vec::new())
     }
 }

@@ -460,14 +460,6 @@ impl<T: FileTree> Source for DockerArchive<T> {
         self.damage.clone()
     }
 
-    fn signature_manifests(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        Ok(Vec::new())
-    }
-
-    fn referrers(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        Ok(Vec::new())
-    }
-
     fn no_signature_hint(&self) -> Option<String> {
         Some(NO_SIGNATURES.to_string())
     }

@@ -194,10 +194,15 @@ pub trait Source: Send + Sync {
     }
 
     /// `.sig` manifests stored for `digest` (in `repo` when the source can tell repositories apart).
-    fn signature_manifests(&self, repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError>;
+    /// Formats that cannot store them have none.
+    fn signature_manifests(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        Ok(Vec::new())
+    }
 
     /// Manifests whose `subject` is `digest` (cosign v3 bundles).
-    fn referrers(&self, repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError>;
+    fn referrers(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        Ok(Vec::new())
+    }
 
     /// Signatures stored outside manifests (skopeo `dir:` `signature-N` files).
     fn raw_signatures(&self, _digest: &Digest) -> Result<Found, SourceError> {

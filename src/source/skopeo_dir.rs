@@ -186,14 +186,6 @@ impl Source for SkopeoDir {
         self.damage.clone()
     }
 
-    fn signature_manifests(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        Ok(Vec::new())
-    }
-
-    fn referrers(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        Ok(Vec::new())
-    }
-
     fn raw_signatures(&self, digest: &Digest) -> Result<Found, SourceError> {
         self.signature_files(digest)
     }
