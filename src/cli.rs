@@ -5,6 +5,7 @@ use crate::imagelist::{self, ListLine};
 use crate::listing;
 use crate::reference::DockerRef;
 use crate::report::{self, Context, Format};
+use crate::signature::cert::{self, CertTrust, Matcher, Mode};
 use crate::signature::check::Trust;
 use crate::signature::identity::IdentityPolicy;
 use crate::signature::keys::TrustedKey;
@@ -178,6 +179,21 @@ struct Common {
     /// containers-policy.json(5): sigstoreSigned (keys), insecureAcceptAnything, reject, by scope.
     #[arg(long, conflicts_with_all = ["keys", "signed_identity", "exact_repository", "rekor_keys"])]
     policy: Option<PathBuf>,
+    /// Keyless: a sigstore trusted_root.json (Fulcio CAs and Rekor keys), used offline.
+    #[arg(long, conflicts_with_all = ["keys", "policy", "rekor_keys"], requires = "certificate_oidc_issuer_any")]
+    trusted_root: Option<PathBuf>,
+    /// Keyless: the certificate's identity (SAN email or URI).
+    #[arg(long, group = "certificate_identity_any", requires = "trusted_root")]
+    certificate_identity: Option<String>,
+    /// Keyless: the certificate's identity, as a regular expression.
+    #[arg(long, group = "certificate_identity_any", requires = "trusted_root")]
+    certificate_identity_regexp: Option<String>,
+    /// Keyless: the certificate's OIDC issuer.
+    #[arg(long, group = "certificate_oidc_issuer_any", requires = "certificate_identity_any")]
+    certificate_oidc_issuer: Option<String>,
+    /// Keyless: the certificate's OIDC issuer, as a regular expression.
+    #[arg(long, group = "certificate_oidc_issuer_any", requires = "certificate_identity_any")]
+    certificate_oidc_issuer_regexp: Option<String>,
     /// Trusted Rekor key: each accepted signature must then carry a Rekor SET bound to it.
     #[arg(long = "rekor-pubkey")]
     rekor_keys: Vec<PathBuf>,
@@ -363,6 +379,27 @@ fn check_writable(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// `--trusted-root` with `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]`.
+fn keyless_trust(common: &Common, path: &Path) -> Result<CertTrust> {
+    let root = cert::load_trusted_root(path).map_err(|e| anyhow!("--trusted-root {e}"))?;
+    let matcher = |exact: &Option<String>, regexp: &Option<String>, flag: &str| -> Result<Matcher> {
+        match (exact, regexp) {
+            (Some(e), _) => Ok(Matcher::Exact(e.clone())),
+            (None, Some(r)) => Matcher::regex(r).map_err(|e| anyhow!("--{flag}-regexp: {e}")),
+            (None, None) => bail!("--trusted-root needs --{flag} or --{flag}-regexp"),
+        }
+    };
+    let identity = matcher(&common.certificate_identity, &common.certificate_identity_regexp, "certificate-identity")?;
+    let issuer =
+        matcher(&common.certificate_oidc_issuer, &common.certificate_oidc_issuer_regexp, "certificate-oidc-issuer")?;
+    Ok(CertTrust {
+        roots: root.fulcio_roots,
+        intermediates: root.fulcio_intermediates,
+        rekor_keys: root.rekor_keys,
+        mode: Mode::Fulcio { issuer, identity },
+    })
+}
+
 /// `--archive-sha256`: 64 hex characters, or a `sha256sum`-style file with a line for the archive.
 fn expected_archive_sha256(spec: &str, archive: &Path) -> Result<String> {
     let is_hex = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
@@ -515,9 +552,24 @@ fn execute(
             );
         }
     }
-    let verification = match policy {
-        Some(p) => Some(Verification::Policy(p)),
-        None => (!keys.is_empty()).then_some(Verification::Keys(Trust { keys, rekor_keys, identity })),
+    let keyless = match &common.trusted_root {
+        Some(path) => Some(keyless_trust(&common, path)?),
+        None => None,
+    };
+    if keyless.is_some() {
+        ctx.signatures_checked = true;
+    }
+    let verification = match (policy, keyless) {
+        (Some(p), _) => Some(Verification::Policy(p)),
+        (None, Some(certificate)) => Some(Verification::Keys(Trust {
+            keys: Vec::new(),
+            rekor_keys: Vec::new(),
+            identity,
+            certificate: Some(Box::new(certificate)),
+        })),
+        (None, None) => {
+            (!keys.is_empty()).then_some(Verification::Keys(Trust { keys, rekor_keys, identity, certificate: None }))
+        }
     };
     let mut opts = Options {
         verification,

@@ -57,12 +57,48 @@ fn key_and_rekor_rows_agree_with_their_upstream_tests() {
     run_rows("key+rekor");
 }
 
+#[test]
+fn fulcio_rows_agree_with_their_upstream_tests() {
+    run_rows("fulcio");
+}
+
+#[test]
+fn pki_rows_agree_with_their_upstream_tests() {
+    run_rows("pki");
+}
+
+/// A containers-policy.json for a certificate row (`cert_trust` = `fulcio:caPath=…;oidcIssuer=…` or
+/// `pki:caRootsPath=…;…`), written into `tmp`.
+fn policy_for(dir: &std::path::Path, tmp: &std::path::Path, cert_trust: &str, rekor: &str, identity: &str) -> PathBuf {
+    let (kind, fields) = cert_trust.split_once(':').expect("kind:fields");
+    let mut trust = serde_json::Map::new();
+    for field in fields.split(';') {
+        let (k, v) = field.split_once('=').expect("k=v");
+        let v = if k.ends_with("Path") { dir.join(v).display().to_string() } else { v.to_string() };
+        trust.insert(k.to_string(), serde_json::Value::String(v));
+    }
+    let mut requirement = serde_json::json!({"type": "sigstoreSigned", kind: trust});
+    let rekor: Vec<String> =
+        rekor.split_whitespace().filter(|k| *k != "-").map(|k| dir.join(k).display().to_string()).collect();
+    if !rekor.is_empty() {
+        requirement["rekorPublicKeyPaths"] = serde_json::json!(rekor);
+    }
+    requirement["signedIdentity"] = match identity {
+        "matchRepository" | "matchExact" | "matchRepoDigestOrExact" => serde_json::json!({"type": identity}),
+        other => panic!("no policy form for {other}"),
+    };
+    let path = tmp.join("policy.json");
+    std::fs::write(&path, serde_json::json!({"default": [requirement]}).to_string()).expect("write policy");
+    path
+}
+
 fn run_rows(mode: &str) {
     let Some(dir) = interop_dir() else {
         println!("SKIPPED: ../shared/interop/cases.tsv not found; interop rows not run");
         return;
     };
     let tsv = std::fs::read_to_string(dir.join("cases.tsv")).expect("cases.tsv");
+    let tmp = tempfile::tempdir().expect("tempdir");
     let mut header: Vec<&str> = Vec::new();
     let (mut ran, mut failures) = (0, Vec::new());
     for (i, line) in tsv.lines().enumerate() {
@@ -82,22 +118,30 @@ fn run_rows(mode: &str) {
             "skip".into(),
             "--reference".into(),
             col("image_reference").to_string(),
-            "--signed-identity".into(),
-            identity_flag(col("signed_identity")),
         ];
-        for key in col("keys").split_whitespace() {
-            args.push("-p".into());
-            args.push(dir.join(key).display().to_string());
-        }
-        for key in col("rekor_key").split_whitespace().filter(|k| *k != "-") {
-            args.push("--rekor-pubkey".into());
-            args.push(dir.join(key).display().to_string());
+        if col("cert_trust") != "-" {
+            let policy = policy_for(&dir, tmp.path(), col("cert_trust"), col("rekor_key"), col("signed_identity"));
+            args.extend(["--policy".to_string(), policy.display().to_string()]);
+        } else {
+            args.extend(["--signed-identity".to_string(), identity_flag(col("signed_identity"))]);
+            for key in col("keys").split_whitespace() {
+                args.push("-p".into());
+                args.push(dir.join(key).display().to_string());
+            }
+            for key in col("rekor_key").split_whitespace().filter(|k| *k != "-") {
+                args.push("--rekor-pubkey".into());
+                args.push(dir.join(key).display().to_string());
+            }
         }
         let out = airlock(&args);
         ran += 1;
         let fail_line = out.stdout.lines().find(|l| l.starts_with("FAIL "));
         let verdict = match col("expected") {
             "accept" => out.code == 0 && fail_line.is_none(),
+            // a policy containers-image refuses to load is refused before any image is looked at
+            _ if col("expected_error_substring").starts_with("Internal inconsistency") => {
+                out.code == 2 && out.stderr.contains("Internal inconsistency")
+            }
             _ => {
                 let kind = expected_kind(col("expected_error_substring"));
                 out.code == 1 && fail_line.is_some_and(|l| l.contains(&format!(": {kind}: ")))
@@ -117,4 +161,58 @@ fn run_rows(mode: &str) {
     println!("interop: {} of {ran} mode={mode} rows agree", ran - failures.len());
     assert!(ran > 0, "no mode={mode} rows found");
     assert!(failures.is_empty(), "{} rows disagree:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Keyless from the command line: cosign's public-good trusted root, offline, with the identity flags.
+#[test]
+fn keyless_flags_with_a_trusted_root() {
+    let Some(dir) = interop_dir() else {
+        println!("SKIPPED: ../shared/interop not found; keyless flags not run");
+        return;
+    };
+    let fixture = dir.join("containers-image/dir-img-cosign-fulcio-rekor-valid").display().to_string();
+    let root = dir.join("cosign/trusted_root_pgi.json").display().to_string();
+    let base = [
+        "verify-archive",
+        fixture.as_str(),
+        "--blobs",
+        "skip",
+        "--reference",
+        "192.168.64.2:5000/cosign-signed/fulcio-rekor-1",
+        "--trusted-root",
+        root.as_str(),
+    ];
+    let run = |extra: &[&str]| airlock(base.iter().chain(extra.iter()));
+    let issuer = ["--certificate-oidc-issuer", "https://github.com/login/oauth"];
+    let ok = run(&[&["--certificate-identity", "mitr@redhat.com"][..], &issuer[..]].concat());
+    assert_eq!(ok.code, 0, "{}", ok.describe());
+    assert!(ok.stdout.contains("signed by certificate mitr@redhat.com"), "{}", ok.describe());
+    let re = run(&[&["--certificate-identity-regexp", ".*@redhat\\.com"][..], &issuer[..]].concat());
+    assert_eq!(re.code, 0, "{}", re.describe());
+    let wrong = run(&[&["--certificate-identity", "someone@example.com"][..], &issuer[..]].concat());
+    assert_eq!(wrong.code, 1, "{}", wrong.describe());
+    assert!(wrong.stdout.contains("Required email"), "{}", wrong.describe());
+    let wrong_issuer =
+        run(&["--certificate-identity", "mitr@redhat.com", "--certificate-oidc-issuer", "https://accounts.google.com"]);
+    assert_eq!(wrong_issuer.code, 1, "{}", wrong_issuer.describe());
+    let partial = run(&["--certificate-identity", "mitr@redhat.com"]);
+    assert_eq!(partial.code, 2, "{}", partial.describe());
+    // a keyless signature is not accepted by a public key, and a key signature not by the trusted root
+    let key_sig = dir.join("containers-image/dir-img-cosign-valid").display().to_string();
+    let out = airlock([
+        "verify-archive",
+        &key_sig,
+        "--blobs",
+        "skip",
+        "--reference",
+        "192.168.64.2:5000/cosign-signed-single-sample",
+        "--trusted-root",
+        &root,
+        "--certificate-identity",
+        "mitr@redhat.com",
+        "--certificate-oidc-issuer",
+        "https://github.com/login/oauth",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(out.stdout.contains("missing dev.sigstore.cosign/certificate annotation"), "{}", out.describe());
 }

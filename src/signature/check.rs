@@ -2,6 +2,7 @@
 //! manifests, referrer bundles, `signature-N` files), accept the first that passes every rule of
 //! SPEC §6.2, and otherwise report each candidate's reason in containers-image's words.
 
+use super::cert::{self, CertTrust};
 use super::identity::IdentityPolicy;
 use super::keys::{TrustedKey, decode_signature_base64, verify_with_any};
 use super::{bundle, payload, rekor};
@@ -23,12 +24,17 @@ pub struct Trust {
     pub keys: Vec<TrustedKey>,
     pub rekor_keys: Vec<TrustedKey>,
     pub identity: IdentityPolicy,
+    /// Keyless: certificates chaining to these CAs instead of `keys`.
+    pub certificate: Option<Box<CertTrust>>,
 }
 
 /// An accepted signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {
-    pub key: usize,
+    /// The key file, or the certificate's subject for keyless signatures.
+    pub signer: String,
+    /// sha256 of the signer's DER SubjectPublicKeyInfo.
+    pub signer_sha256: String,
     pub scheme: String,
     /// The signed `docker-reference`, or `None` for a bundle (no identity bound).
     pub identity: Option<String>,
@@ -167,6 +173,9 @@ fn evaluate(
     match candidate {
         Candidate::Simple { payload, annotations, .. } => evaluate_simple(payload, annotations, image, digest, trust),
         Candidate::Bundle { bytes, .. } => {
+            if trust.certificate.is_some() {
+                return Err((Kind::BadSignature, "keyless sigstore bundles are not supported yet".into()));
+            }
             let ok =
                 bundle::verify_bundle(bytes, &trust.keys, digest).map_err(|e| (Kind::BadSignature, e.to_string()))?;
             if trust.identity.binds_identity_explicitly() {
@@ -181,7 +190,14 @@ fn evaluate(
                     "a sigstore bundle without a verifiable Rekor entry (--rekor-pubkey given)".into(),
                 ));
             }
-            Ok(Accepted { key: ok.key_index, scheme: ok.scheme.to_string(), identity: None, rekor: false })
+            let key = &trust.keys[ok.key_index];
+            Ok(Accepted {
+                signer: key.file.display().to_string(),
+                signer_sha256: key.fingerprint(),
+                scheme: ok.scheme.to_string(),
+                identity: None,
+                rekor: false,
+            })
         }
     }
 }
@@ -198,16 +214,27 @@ fn evaluate_simple(
         .get(SIGNATURE_ANNOTATION)
         .ok_or_else(|| bad(format!("missing {SIGNATURE_ANNOTATION} annotation")))?;
     let signature = decode_signature_base64(encoded).map_err(|e| bad(e.to_string()))?;
-    let (key, scheme) = verify_with_any(&trust.keys, payload_bytes, &signature).map_err(|e| bad(e.to_string()))?;
-    let scheme = scheme.to_string();
-    let mut with_rekor = false;
-    if !trust.rekor_keys.is_empty() {
-        let set =
-            annotations.get(BUNDLE_ANNOTATION).ok_or_else(|| bad(format!("missing {BUNDLE_ANNOTATION} annotation")))?;
-        rekor::verify_set(set, &trust.rekor_keys, &signature, payload_bytes, &trust.keys[key])
-            .map_err(|e| bad(e.to_string()))?;
-        with_rekor = true;
-    }
+    let (signer, signer_sha256, scheme, with_rekor) = match &trust.certificate {
+        Some(ct) => {
+            let ok = cert::verify(annotations, payload_bytes, &signature, ct).map_err(bad)?;
+            (format!("certificate {}", ok.subject), ok.spki_sha256, ok.scheme, ok.rekor)
+        }
+        None => {
+            let (key, scheme) =
+                verify_with_any(&trust.keys, payload_bytes, &signature).map_err(|e| bad(e.to_string()))?;
+            let key = &trust.keys[key];
+            let mut with_rekor = false;
+            if !trust.rekor_keys.is_empty() {
+                let set = annotations
+                    .get(BUNDLE_ANNOTATION)
+                    .ok_or_else(|| bad(format!("missing {BUNDLE_ANNOTATION} annotation")))?;
+                rekor::verify_set(set, &trust.rekor_keys, &signature, payload_bytes, rekor::Signer::Key(key))
+                    .map_err(|e| bad(e.to_string()))?;
+                with_rekor = true;
+            }
+            (key.file.display().to_string(), key.fingerprint(), scheme.to_string(), with_rekor)
+        }
+    };
     let parsed = payload::parse_strict(payload_bytes).map_err(|e| bad(e.to_string()))?;
     let claimed = Digest::parse(&parsed.manifest_digest)
         .map_err(|e| bad(format!("invalid docker-manifest-digest value {:?}: {e}", parsed.manifest_digest)))?;
@@ -220,5 +247,5 @@ fn evaluate_simple(
             format!("Signature for identity {:?} is not accepted", parsed.docker_reference),
         ));
     }
-    Ok(Accepted { key, scheme, identity: Some(parsed.docker_reference), rekor: with_rekor })
+    Ok(Accepted { signer, signer_sha256, scheme, identity: Some(parsed.docker_reference), rekor: with_rekor })
 }

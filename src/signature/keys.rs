@@ -152,7 +152,7 @@ impl TrustedKey {
         TrustedKey::from_spki(file, spki_der)
     }
 
-    fn from_spki(file: PathBuf, spki_der: Vec<u8>) -> Result<TrustedKey, KeyError> {
+    pub(crate) fn from_spki(file: PathBuf, spki_der: Vec<u8>) -> Result<TrustedKey, KeyError> {
         let invalid = |reason: String| KeyError::Invalid { file: file.clone(), reason };
         let sigstore = CosignVerificationKey::try_from_der(&spki_der).map_err(|e| invalid(e.to_string()))?;
         let parse = |alg: &'static dyn awslc::VerificationAlgorithm| {

@@ -1,6 +1,7 @@
 //! Signatures: finding candidates, checking them with trusted keys, and applying the identity policy.
 
 pub mod bundle;
+pub mod cert;
 pub mod check;
 pub mod identity;
 pub mod keys;

@@ -3,6 +3,7 @@
 //! and `reject` — with the scope chosen as containers-image chooses it. Parsing is strict: an unknown or
 //! unsupported field rejects the whole policy (exit 2), never a requirement silently ignored.
 
+use super::cert::{self, CertTrust, Matcher, Mode};
 use super::check::Trust;
 use super::identity::IdentityPolicy;
 use super::keys::TrustedKey;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub enum Requirement {
     Accept,
     Reject,
-    Sigstore(Trust),
+    Sigstore(Box<Trust>),
 }
 
 /// A loaded policy: the requirements by scope of the docker transport, and the defaults.
@@ -157,14 +158,14 @@ fn requirement(v: &Value, what: &str, base: &Path) -> Result<Requirement, String
     match string(map, "type", what)? {
         Some("insecureAcceptAnything") => only_keys(map, &["type"], what).map(|_| Requirement::Accept),
         Some("reject") => only_keys(map, &["type"], what).map(|_| Requirement::Reject),
-        Some("sigstoreSigned") => sigstore(map, what, base).map(Requirement::Sigstore),
+        Some("sigstoreSigned") => sigstore(map, what, base).map(|t| Requirement::Sigstore(Box::new(t))),
         Some("signedBy") => Err(format!("{what}: GPG \"signedBy\" requirements are not supported (sigstore only)")),
         Some(other) => Err(format!("{what}: unknown requirement type {other:?}")),
         None => Err(format!("{what}: \"type\" is missing")),
     }
 }
 
-/// A `sigstoreSigned` requirement with public keys (Fulcio and PKI trust are not supported yet).
+/// A `sigstoreSigned` requirement: public keys, a Fulcio CA, or a private PKI.
 fn sigstore(map: &Map<String, Value>, what: &str, base: &Path) -> Result<Trust, String> {
     const KEYS: [&str; 4] = ["keyPath", "keyPaths", "keyData", "keyDatas"];
     const REKOR: [&str; 4] = ["rekorPublicKeyPath", "rekorPublicKeyPaths", "rekorPublicKeyData", "rekorPublicKeyDatas"];
@@ -172,27 +173,103 @@ fn sigstore(map: &Map<String, Value>, what: &str, base: &Path) -> Result<Trust, 
     allowed.extend(KEYS);
     allowed.extend(REKOR);
     only_keys(map, &allowed, what)?;
-    for unsupported in ["fulcio", "pki"] {
-        if map.contains_key(unsupported) {
-            return Err(format!("{what}: {unsupported:?} trust is not supported yet (use keyPath/keyData)"));
-        }
-    }
-    let given: Vec<&str> = KEYS.iter().copied().filter(|k| map.contains_key(*k)).collect();
+    let given: Vec<&str> = KEYS.iter().chain(&["fulcio", "pki"]).copied().filter(|k| map.contains_key(*k)).collect();
     if given.len() != 1 {
-        return Err(format!("{what}: exactly one of keyPath, keyPaths, keyData, keyDatas must be specified"));
+        return Err(format!(
+            "{what}: exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio, and pki must be specified"
+        ));
     }
-    let keys = load(map, given[0], what, base)?;
     let rekor: Vec<&str> = REKOR.iter().copied().filter(|k| map.contains_key(*k)).collect();
     let rekor_keys = match rekor.as_slice() {
         [] => Vec::new(),
         [one] => load(map, one, what, base)?,
         _ => return Err(format!("{what}: at most one rekorPublicKey field may be specified")),
     };
+    let (keys, certificate) = match given[0] {
+        "fulcio" => {
+            if rekor_keys.is_empty() {
+                return Err(format!("{what}: Internal inconsistency: Fulcio CA specified without a Rekor public key"));
+            }
+            let trust = fulcio(map.get("fulcio").unwrap_or(&Value::Null), &format!("{what}.fulcio"), base)?;
+            (Vec::new(), Some(Box::new(CertTrust { rekor_keys: rekor_keys.clone(), ..trust })))
+        }
+        "pki" => {
+            if !rekor_keys.is_empty() {
+                return Err(format!("{what}: a Rekor public key cannot be used with pki"));
+            }
+            (Vec::new(), Some(Box::new(pki(map.get("pki").unwrap_or(&Value::Null), &format!("{what}.pki"), base)?)))
+        }
+        key_field => (load(map, key_field, what, base)?, None),
+    };
     let identity = match map.get("signedIdentity") {
         None => IdentityPolicy::MatchRepoDigestOrExact,
         Some(v) => signed_identity(v, &format!("{what}.signedIdentity"))?,
     };
-    Ok(Trust { keys, rekor_keys, identity })
+    Ok(Trust { keys, rekor_keys, identity, certificate })
+}
+
+/// Certificates from a path field (relative to the policy) or a data field (base64 of the PEM).
+fn certificates(
+    map: &Map<String, Value>,
+    path_key: &str,
+    data_key: &str,
+    what: &str,
+    base: &Path,
+) -> Result<Option<Vec<Vec<u8>>>, String> {
+    match (string(map, path_key, what)?, string(map, data_key, what)?) {
+        (Some(_), Some(_)) => Err(format!("{what}: {path_key} and {data_key} cannot both be given")),
+        (Some(p), None) => {
+            let p = Path::new(p);
+            cert::load_certificates(&if p.is_absolute() { p.to_path_buf() } else { base.join(p) }).map(Some)
+        }
+        (None, Some(d)) => {
+            let pem =
+                base64::engine::general_purpose::STANDARD.decode(d).map_err(|e| format!("{what}.{data_key}: {e}"))?;
+            cert::pem_certificates(&pem, &format!("{what}.{data_key}")).map(Some)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn fulcio(v: &Value, what: &str, base: &Path) -> Result<CertTrust, String> {
+    let map = object(v, what)?;
+    only_keys(map, &["caPath", "caData", "oidcIssuer", "subjectEmail"], what)?;
+    let roots =
+        certificates(map, "caPath", "caData", what, base)?.ok_or(format!("{what}: caPath or caData is required"))?;
+    let issuer = string(map, "oidcIssuer", what)?.ok_or(format!("{what}: oidcIssuer is required"))?;
+    let email = string(map, "subjectEmail", what)?.ok_or(format!("{what}: subjectEmail is required"))?;
+    Ok(CertTrust {
+        roots,
+        intermediates: Vec::new(),
+        rekor_keys: Vec::new(),
+        mode: Mode::Fulcio { issuer: Matcher::Exact(issuer.to_string()), identity: Matcher::Exact(email.to_string()) },
+    })
+}
+
+fn pki(v: &Value, what: &str, base: &Path) -> Result<CertTrust, String> {
+    let map = object(v, what)?;
+    only_keys(
+        map,
+        &[
+            "caRootsPath",
+            "caRootsData",
+            "caIntermediatesPath",
+            "caIntermediatesData",
+            "subjectEmail",
+            "subjectHostname",
+        ],
+        what,
+    )?;
+    let roots = certificates(map, "caRootsPath", "caRootsData", what, base)?
+        .ok_or(format!("{what}: caRootsPath or caRootsData is required"))?;
+    let intermediates =
+        certificates(map, "caIntermediatesPath", "caIntermediatesData", what, base)?.unwrap_or_default();
+    let email = string(map, "subjectEmail", what)?.map(str::to_string);
+    let hostname = string(map, "subjectHostname", what)?.map(str::to_string);
+    if email.is_none() && hostname.is_none() {
+        return Err(format!("{what}: at least one of subjectEmail and subjectHostname is required"));
+    }
+    Ok(CertTrust { roots, intermediates, rekor_keys: Vec::new(), mode: Mode::Pki { email, hostname } })
 }
 
 /// Keys from a path field (relative to the policy file) or a data field (base64 of the PEM).
@@ -303,6 +380,7 @@ mod tests {
             policy(r#"{"default":[{"type":"sigstoreSigned","keyPath":"p256.pub","keyPaths":["p256.pub"]}]}"#).is_err()
         );
         assert!(policy(r#"{"default":[{"type":"sigstoreSigned","fulcio":{}}]}"#).is_err());
+        assert!(policy(r#"{"default":[{"type":"sigstoreSigned","pki":{"caRootsPath":"p256.pub"}}]}"#).is_err());
         assert!(
             policy(r#"{"default":[{"type":"sigstoreSigned","keyPath":"p256.pub","signedIdentity":{"type":"nope"}}]}"#)
                 .is_err()

@@ -82,14 +82,21 @@ struct EntryPublicKey {
     content: String,
 }
 
+/// Who made the signature a SET must name: a trusted key, or a certificate (DER) for keyless signatures.
+#[derive(Clone, Copy)]
+pub enum Signer<'a> {
+    Key(&'a TrustedKey),
+    Certificate(&'a [u8]),
+}
+
 /// Verifies the SET in `bundle_annotation` with any of `rekor_keys` and binds it to this signature: the logged
-/// signature equals `signature`, the logged key equals `signing_key`, the logged hash is sha256(`payload`).
+/// signature equals `signature`, the logged key or certificate is `signer`'s, the logged hash is sha256(`payload`).
 pub fn verify_set(
     bundle_annotation: &str,
     rekor_keys: &[TrustedKey],
     signature: &[u8],
     payload: &[u8],
-    signing_key: &TrustedKey,
+    signer: Signer<'_>,
 ) -> Result<SetEntry, RekorError> {
     let root = parse_json(bundle_annotation.as_bytes())?;
     let [set, set_payload] = exact_fields(root.as_object("the SET")?, ["SignedEntryTimestamp", "Payload"])?;
@@ -122,10 +129,22 @@ pub fn verify_set(
 
     let logged_pem = decode_signature_base64(&spec.signature.public_key.content)
         .map_err(|e| RekorError::PublicKey(e.to_string()))?;
-    let logged_key = TrustedKey::from_pem(PathBuf::from("hashedrekord"), &logged_pem)
-        .map_err(|e| RekorError::PublicKey(e.to_string()))?;
-    if logged_key.spki_der != signing_key.spki_der {
-        return Err(RekorError::KeyMismatch);
+    match signer {
+        Signer::Key(signing_key) => {
+            let logged_key = TrustedKey::from_pem(PathBuf::from("hashedrekord"), &logged_pem)
+                .map_err(|e| RekorError::PublicKey(e.to_string()))?;
+            if logged_key.spki_der != signing_key.spki_der {
+                return Err(RekorError::KeyMismatch);
+            }
+        }
+        Signer::Certificate(der) => {
+            let logged = x509_cert::Certificate::load_pem_chain(&logged_pem)
+                .map_err(|e| RekorError::PublicKey(format!("not a PEM certificate: {e}")))?;
+            let first = logged.first().map(der::Encode::to_der);
+            if !matches!(first, Some(Ok(ref d)) if d.as_slice() == der) {
+                return Err(RekorError::KeyMismatch);
+            }
+        }
     }
 
     let logged_signature = decode_signature_base64(&spec.signature.content)
@@ -237,7 +256,7 @@ mJJ7aQMwDUDWG2FMnGaAni4ZOtRwzP7VOrQhA4UP6zXii3ZqrW/W1dm1tw==
     }
 
     fn check(annotation: &str) -> Result<SetEntry, RekorError> {
-        verify_set(annotation, &[key(SIGNER_PEM), key(REKOR_PEM)], SIGNATURE, PAYLOAD, &key(SIGNER_PEM))
+        verify_set(annotation, &[key(SIGNER_PEM), key(REKOR_PEM)], SIGNATURE, PAYLOAD, Signer::Key(&key(SIGNER_PEM)))
     }
 
     #[test]
@@ -250,9 +269,12 @@ mJJ7aQMwDUDWG2FMnGaAni4ZOtRwzP7VOrQhA4UP6zXii3ZqrW/W1dm1tw==
     #[test]
     fn set_signature_checked() {
         let set = make_set(&hashedrekord(SIGNATURE, SIGNER_PEM, PAYLOAD));
-        let no_rekor_key = verify_set(&set, &[key(SIGNER_PEM)], SIGNATURE, PAYLOAD, &key(SIGNER_PEM));
+        let no_rekor_key = verify_set(&set, &[key(SIGNER_PEM)], SIGNATURE, PAYLOAD, Signer::Key(&key(SIGNER_PEM)));
         assert_eq!(no_rekor_key, Err(RekorError::SetSignature));
-        assert_eq!(verify_set(&set, &[], SIGNATURE, PAYLOAD, &key(SIGNER_PEM)), Err(RekorError::SetSignature));
+        assert_eq!(
+            verify_set(&set, &[], SIGNATURE, PAYLOAD, Signer::Key(&key(SIGNER_PEM))),
+            Err(RekorError::SetSignature)
+        );
         let moved = set.replace("11608800", "11608801");
         assert_eq!(check(&moved), Err(RekorError::SetSignature));
         // 1.16088e7 is the same number and the same canonical form.
@@ -354,25 +376,31 @@ mJJ7aQMwDUDWG2FMnGaAni4ZOtRwzP7VOrQhA4UP6zXii3ZqrW/W1dm1tw==
         // The signature itself verifies with cosign2.pub.
         assert!(cosign2.verify(&payload, &signature).is_ok());
 
-        let entry = verify_set(set, rekor_only, &signature, &payload, &cosign2).expect("valid SET");
+        let entry = verify_set(set, rekor_only, &signature, &payload, Signer::Key(&cosign2)).expect("valid SET");
         assert_eq!(entry.integrated_time, 1674251859);
         assert_eq!(entry.log_index, 11608800);
         assert_eq!(entry.log_id, "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d");
         assert_eq!(entry.log_id, rekor.fingerprint());
-        assert!(verify_set(set, &[cosign.clone(), rekor.clone()], &signature, &payload, &cosign2).is_ok());
+        assert!(verify_set(set, &[cosign.clone(), rekor.clone()], &signature, &payload, Signer::Key(&cosign2)).is_ok());
 
         assert_eq!(
-            verify_set(set, std::slice::from_ref(&cosign), &signature, &payload, &cosign2),
+            verify_set(set, std::slice::from_ref(&cosign), &signature, &payload, Signer::Key(&cosign2)),
             Err(RekorError::SetSignature)
         );
-        assert_eq!(verify_set(set, rekor_only, &signature, &payload, &cosign), Err(RekorError::KeyMismatch));
+        assert_eq!(
+            verify_set(set, rekor_only, &signature, &payload, Signer::Key(&cosign)),
+            Err(RekorError::KeyMismatch)
+        );
         let mut other_payload = payload.clone();
         other_payload.push(b' ');
-        assert_eq!(verify_set(set, rekor_only, &signature, &other_payload, &cosign2), Err(RekorError::PayloadMismatch));
+        assert_eq!(
+            verify_set(set, rekor_only, &signature, &other_payload, Signer::Key(&cosign2)),
+            Err(RekorError::PayloadMismatch)
+        );
         let mut other_signature = signature.clone();
         other_signature[10] ^= 1;
         assert_eq!(
-            verify_set(set, rekor_only, &other_signature, &payload, &cosign2),
+            verify_set(set, rekor_only, &other_signature, &payload, Signer::Key(&cosign2)),
             Err(RekorError::SignatureMismatch)
         );
 
@@ -383,9 +411,15 @@ mJJ7aQMwDUDWG2FMnGaAni4ZOtRwzP7VOrQhA4UP6zXii3ZqrW/W1dm1tw==
             decode_signature_base64(annotations["dev.cosignproject.cosign/signature"].as_str().expect("sig"))
                 .expect("signature base64");
         assert!(cosign.verify(&payload, &signature).is_ok());
-        assert_eq!(verify_set(foreign, rekor_only, &signature, &payload, &cosign), Err(RekorError::KeyMismatch));
+        assert_eq!(
+            verify_set(foreign, rekor_only, &signature, &payload, Signer::Key(&cosign)),
+            Err(RekorError::KeyMismatch)
+        );
         let (payload, annotations) = read_fixture(&root.join("constructed/key-rekor-invalid-set/signature-1"));
         let invalid = annotations["dev.sigstore.cosign/bundle"].as_str().expect("SET");
-        assert!(matches!(verify_set(invalid, rekor_only, &signature, &payload, &cosign2), Err(RekorError::Format(_))));
+        assert!(matches!(
+            verify_set(invalid, rekor_only, &signature, &payload, Signer::Key(&cosign2)),
+            Err(RekorError::Format(_))
+        ));
     }
 }

@@ -536,6 +536,7 @@ mod tests {
             keys: vec![TrustedKey::load(&root().join("testdata/keys/p256.pub")).unwrap()],
             rekor_keys: Vec::new(),
             identity: IdentityPolicy::Default,
+            certificate: None,
         });
         let opts = Options {
             verification: trust.map(Verification::Keys),

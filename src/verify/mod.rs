@@ -403,26 +403,26 @@ impl Walk<'_> {
         let scope = self.opts.scope;
         let mut reports: Vec<(Digest, SignatureReport)> = Vec::new();
         let mut failures: Vec<Finding> = Vec::new();
-        let mut accepted_keys: Vec<usize> = Vec::new();
+        let mut accepted_keys: Vec<String> = Vec::new();
         if scope == Scope::All || (scope == Scope::Auto && !self.indexes.is_empty()) {
             for index in self.indexes.clone() {
                 let o = outcome(&index.digest, self.sig_source, self.repo);
                 if let Outcome::Accepted(a) = &o {
-                    accepted_keys.push(a.key);
+                    accepted_keys.push(a.signer.clone());
                 }
                 if let (Scope::All, Outcome::Rejected { kind, message }) = (scope, &o) {
                     failures.push(Finding::new(*kind, format!("index {}: {message}", index.digest)));
                 }
-                reports.push((index.digest.clone(), report_of(&o, trust)));
+                reports.push((index.digest.clone(), report_of(&o)));
             }
         }
         for (desc, ancestors) in self.selected.clone() {
             let own = outcome(&desc.digest, self.sig_source, self.repo);
             let covered = scope == Scope::Auto
                 && ancestors.iter().any(|a| matches!(outcome(a, self.sig_source, self.repo), Outcome::Accepted(_)));
-            let mut report = report_of(&own, trust);
+            let mut report = report_of(&own);
             match &own {
-                Outcome::Accepted(a) => accepted_keys.push(a.key),
+                Outcome::Accepted(a) => accepted_keys.push(a.signer.clone()),
                 Outcome::Rejected { .. } if covered => report.status = "covered-by-index".into(),
                 Outcome::Rejected { kind, message } => {
                     let label = self.label(&desc.digest);
@@ -441,10 +441,9 @@ impl Walk<'_> {
         }
         accepted_keys.sort_unstable();
         accepted_keys.dedup();
-        for k in accepted_keys {
-            let file = trust.keys[k].file.display().to_string();
-            if !self.result.signed_by.contains(&file) {
-                self.result.signed_by.push(file);
+        for signer in accepted_keys {
+            if !self.result.signed_by.contains(&signer) {
+                self.result.signed_by.push(signer);
             }
         }
     }
@@ -457,12 +456,12 @@ impl Walk<'_> {
     }
 }
 
-fn report_of(o: &Outcome, trust: &Trust) -> SignatureReport {
+fn report_of(o: &Outcome) -> SignatureReport {
     match o {
         Outcome::Accepted(a) => SignatureReport {
             status: "verified".into(),
             scheme: Some(a.scheme.clone()),
-            key_sha256: Some(trust.keys[a.key].fingerprint()),
+            key_sha256: Some(a.signer_sha256.clone()),
             identity: a.identity.clone(),
             identity_bound: a.identity.is_some(),
             rekor: a.rekor,
