@@ -5,6 +5,7 @@ use crate::imagelist::{self, ListLine};
 use crate::listing;
 use crate::reference::DockerRef;
 use crate::report::{self, Context, Format};
+use crate::signature::blob as blob_signature;
 use crate::signature::cert::{self, CertTrust, Matcher, Mode};
 use crate::signature::check::Trust;
 use crate::signature::identity::IdentityPolicy;
@@ -238,6 +239,10 @@ struct Common {
     /// Largest zstd window accepted (log2): a memory bound for compressed archives.
     #[arg(long, default_value_t = 27, value_parser = clap::value_parser!(u32).range(10..=31))]
     zstd_window_log_max: u32,
+    /// A cosign `sign-blob` signature (base64) or bundle over the archive, checked with the -p keys
+    /// against the SHA-256 computed in the same pass.
+    #[arg(long, value_name = "FILE", requires = "keys")]
+    archive_signature: Option<PathBuf>,
     /// The archive's expected SHA-256: hex, or a file in `sha256sum` format (computed in the same pass).
     #[arg(long, value_name = "HEX|FILE")]
     archive_sha256: Option<String>,
@@ -524,9 +529,16 @@ fn execute(
             );
         }
     }
-    if expected_sha256.is_some() && source.file_sha256().is_empty() {
-        bail!("--archive-sha256: {} is not an archive file", source.location());
+    if (expected_sha256.is_some() || common.archive_signature.is_some()) && source.file_sha256().is_empty() {
+        bail!("--archive-sha256 / --archive-signature: {} is not one archive file", source.location());
     }
+    if common.archive_signature.is_some() && paths.len() != 1 {
+        bail!("--archive-signature needs exactly one archive PATH");
+    }
+    let archive_signature = match &common.archive_signature {
+        Some(f) => Some(std::fs::read(f).with_context(|| format!("--archive-signature {}", f.display()))?),
+        None => None,
+    };
     let mut targets = verify::plan(source.as_ref(), list.as_deref(), reference.as_ref());
     if let Some((k, n)) = shard {
         targets = targets.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, t)| t).collect();
@@ -602,6 +614,23 @@ fn execute(
     let mut run = verify::run(source.as_ref(), targets, &opts);
     if let Some(expected) = &expected_sha256 {
         check_archive_sha256(source.as_ref(), expected, &mut run);
+    }
+    if let (Some(signature), Some(Verification::Keys(trust))) = (&archive_signature, &opts.verification) {
+        let outcome = source
+            .file_sha256()
+            .first()
+            .ok_or_else(|| "no SHA-256 was computed for the archive".to_string())
+            .and_then(|(_, hex)| blob_signature::verify(signature, hex, &trust.keys));
+        match outcome {
+            Ok(signer) => eprintln!("airlock: archive signature verified with {signer}"),
+            Err(message) => {
+                use crate::verify::result::{Finding, ImageResult, Kind};
+                let mut r = ImageResult::new(format!("source {}", source.location()), None, None);
+                r.is_source = true;
+                r.fail(Finding::new(Kind::BadSignature, format!("archive signature: {message}")));
+                run.results.push(r);
+            }
+        }
     }
     if common.debug {
         eprintln!(

@@ -317,3 +317,50 @@ fn archive_sha256_is_checked_in_the_same_run() {
     let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "--archive-sha256", &"ab".repeat(32)]);
     assert_eq!(out.code, 2, "{}", out.describe());
 }
+
+/// `--archive-signature`: cosign `sign-blob` signatures (plain and bundle, made by cosign 2.5, see
+/// testdata/make_signed_archive.sh) over the archive, checked against the SHA-256 of the same pass.
+#[test]
+fn archive_signatures_from_cosign_sign_blob() {
+    let archive = "testdata/archives/oci/signed-p256.tar.zst";
+    for sig in [".sig", ".bundle"] {
+        let sig = format!("{archive}{sig}");
+        let out = airlock(["verify-archive", archive, "-p", "testdata/keys/p256.pub", "--archive-signature", &sig]);
+        assert_eq!(out.code, 0, "{}", out.describe());
+        assert!(out.stderr.contains("archive signature verified"), "{}", out.describe());
+        let out = airlock(["verify-archive", archive, "-p", "testdata/keys/other.pub", "--archive-signature", &sig]);
+        assert_eq!(out.code, 1, "{}", out.describe());
+        assert!(out.stdout.contains("bad-signature: archive signature:"), "{}", out.describe());
+    }
+    // a different archive (same layout, tarred again) must not verify
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("other.tar.zst");
+    sh(
+        &format!(
+            "tar -C {} -cf - . | zstd -q -o {}",
+            root().join("testdata/layouts/signed-p256").display(),
+            other.display()
+        ),
+        tmp.path(),
+    );
+    let out = airlock([
+        "verify-archive",
+        other.to_str().unwrap(),
+        "-p",
+        "testdata/keys/p256.pub",
+        "--archive-signature",
+        &format!("{archive}.sig"),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let out = airlock([
+        "verify-archive",
+        other.to_str().unwrap(),
+        "-p",
+        "testdata/keys/p256.pub",
+        "--archive-signature",
+        &format!("{archive}.bundle"),
+    ]);
+    assert!(out.stdout.contains("the bundle signs digest"), "{}", out.describe());
+    let out = airlock(["verify-archive", archive, "--archive-signature", &format!("{archive}.sig")]);
+    assert_eq!(out.code, 2, "no key: {}", out.describe());
+}

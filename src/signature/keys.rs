@@ -203,6 +203,33 @@ impl TrustedKey {
     }
 
     /// Verifies `signature` over the exact bytes of `message`, trying every scheme this key type allows.
+    /// Verifies a signature over a SHA-256 digest computed elsewhere (a blob too large to hold, hashed
+    /// in a streaming pass): ECDSA with SHA-256 on any curve (DER or IEEE-P1363) and RSA PKCS#1 v1.5.
+    /// Ed25519 signs the message itself, so it cannot be checked from a digest.
+    pub fn verify_sha256_digest(&self, sha256: &[u8], signature: &[u8]) -> Result<Scheme, SigError> {
+        let candidates: &[(&'static dyn awslc::VerificationAlgorithm, &'static str)] = match self.algorithm() {
+            "ecdsa-p256" => &[
+                (&awslc::ECDSA_P256_SHA256_ASN1, "ecdsa-p256-sha256-der"),
+                (&awslc::ECDSA_P256_SHA256_FIXED, "ecdsa-p256-sha256-p1363"),
+            ],
+            "ecdsa-p384" => &[(&awslc::ECDSA_P384_SHA256_ASN1, "ecdsa-p384-sha256-der")],
+            "ecdsa-p521" => &[
+                (&awslc::ECDSA_P521_SHA256_ASN1, "ecdsa-p521-sha256-der"),
+                (&awslc::ECDSA_P521_SHA256_FIXED, "ecdsa-p521-sha256-p1363"),
+            ],
+            "rsa" => &[(&awslc::RSA_PKCS1_2048_8192_SHA256, "rsa-pkcs1v15-sha256")],
+            other => return Err(SigError::Failed(format!("a {other} key cannot verify a signature over a digest"))),
+        };
+        let digest = aws_lc_rs::digest::Digest::import_less_safe(sha256, &aws_lc_rs::digest::SHA256)
+            .map_err(|_| SigError::Failed("not a SHA-256 digest".into()))?;
+        for (alg, scheme) in candidates {
+            if awslc::UnparsedPublicKey::new(*alg, &self.spki_der).verify_digest(&digest, signature).is_ok() {
+                return Ok(Scheme(scheme));
+            }
+        }
+        Err(SigError::Failed(format!("the signature does not verify with {}", self.file.display())))
+    }
+
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<Scheme, SigError> {
         match &self.kind {
             Kind::Ecdsa { curve, sha256 } => self.verify_ecdsa(*curve, sha256.as_ref(), message, signature),

@@ -1,5 +1,6 @@
 //! Signatures: finding candidates, checking them with trusted keys, and applying the identity policy.
 
+pub mod blob;
 pub mod bundle;
 pub mod cert;
 pub mod check;
