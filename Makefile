@@ -24,6 +24,10 @@ demo: build
 	-$(AIRLOCK) verify-archive testdata/layouts/copied-repo -p testdata/keys/p256.pub
 	$(AIRLOCK) verify-archive testdata/layouts/copied-repo -p testdata/keys/p256.pub \
 		--exact-repository registry.airlock.test/airlock/single
+	@echo
+	@echo "== A tar.zst bundle, read once, with its own cosign sign-blob signature: PASS"
+	$(AIRLOCK) verify-archive testdata/archives/oci/signed-p256.tar.zst -p testdata/keys/p256.pub \
+		--archive-signature testdata/archives/oci/signed-p256.tar.zst.sig
 
 test:
 	$(CARGO) test --all-targets
