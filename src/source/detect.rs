@@ -6,8 +6,7 @@ use super::hangar_zip::HangarZip;
 use super::layout::Layout;
 use super::skopeo_dir::{self, SkopeoDir};
 use super::store::{DirStore, DirTree};
-use super::{Desc, Entry, Source, SourceError};
-use crate::reference::DockerRef;
+use super::{Entry, Source, SourceError};
 use std::path::Path;
 
 /// Why a path could not be opened as a source at all (exit status 2).
@@ -123,14 +122,6 @@ impl Source for Broken {
 
     fn entries(&self) -> Vec<Entry> {
         Vec::new()
-    }
-
-    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
-        Err(SourceError::Missing(format!("blob {}", desc.digest)))
-    }
-
-    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, _hash: bool) -> Result<(), SourceError> {
-        Err(SourceError::Missing(format!("blob {}", desc.digest)))
     }
 
     fn damage(&self) -> Vec<(String, SourceError)> {

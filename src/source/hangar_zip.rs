@@ -6,7 +6,7 @@
 //! collapse duplicate names: duplicate, unsafe and linked entries, and local headers that disagree with
 //! the central directory, are all reported as damage.
 
-use super::store::{BlobEntry, BlobStore, Blobs};
+use super::store::{BlobEntry, BlobSet, BlobStore, Blobs};
 use super::{Desc, Entry, METADATA_LIMIT, OCI_INDEX, OCI_MANIFEST, Platform, Source, SourceError};
 use crate::digest::{Digest, check_bytes};
 use crate::reference::DockerRef;
@@ -401,12 +401,8 @@ impl Source for HangarZip {
         self.blobs.check(&desc.digest, desc.size, hash)
     }
 
-    fn hash_all(&self) -> Vec<(String, SourceError)> {
-        self.blobs.hash_all()
-    }
-
-    fn blob_totals(&self) -> (u64, u64) {
-        self.blobs.totals()
+    fn blob_set(&self) -> Option<&dyn BlobSet> {
+        Some(&self.blobs)
     }
 
     fn damage(&self) -> Vec<(String, SourceError)> {

@@ -1,7 +1,7 @@
 //! OCI image layouts (`oci-layout` + `index.json` + `blobs/`), over any blob store: a directory here,
 //! an archive's entries elsewhere. Names entries the way skopeo, hauler and `cosign save` write them.
 
-use super::store::{BlobStore, Blobs};
+use super::store::{BlobSet, BlobStore, Blobs};
 use super::{Desc, Entry, METADATA_LIMIT, Source, SourceError};
 use crate::digest::Digest;
 use crate::reference::DockerRef;
@@ -228,20 +228,8 @@ impl<S: BlobStore> Source for Layout<S> {
         self.entries.clone()
     }
 
-    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
-        self.blobs.read(&desc.digest, desc.size)
-    }
-
-    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
-        self.blobs.check(&desc.digest, desc.size, hash)
-    }
-
-    fn hash_all(&self) -> Vec<(String, SourceError)> {
-        self.blobs.hash_all()
-    }
-
-    fn blob_totals(&self) -> (u64, u64) {
-        self.blobs.totals()
+    fn blob_set(&self) -> Option<&dyn BlobSet> {
+        Some(&self.blobs)
     }
 
     fn damage(&self) -> Vec<(String, SourceError)> {

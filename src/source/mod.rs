@@ -170,22 +170,38 @@ pub trait Source: Send + Sync {
         Ok(None)
     }
 
+    /// The blobs behind a source that holds its content as blobs hashed once (layouts, `dir:`, zips):
+    /// the default `read`, `check_blob`, `hash_all` and `blob_totals` go through them.
+    fn blob_set(&self) -> Option<&dyn store::BlobSet> {
+        None
+    }
+
     /// The exact bytes of small content (manifests, configs, payloads), checked against `desc`.
-    fn read(&self, repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError>;
+    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
+        match self.blob_set() {
+            Some(blobs) => blobs.read(&desc.digest, desc.size),
+            None => Err(SourceError::Missing(format!("blob {}", desc.digest))),
+        }
+    }
 
     /// Checks that a blob is present with the descriptor's size and digest (hashing it, or for a
     /// registry in `exist` mode only asking). Offline sources answer from their one hashing pass.
-    fn check_blob(&self, repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError>;
+    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
+        match self.blob_set() {
+            Some(blobs) => blobs.check(&desc.digest, desc.size, hash),
+            None => Err(SourceError::Missing(format!("blob {}", desc.digest))),
+        }
+    }
 
     /// Hashes every blob the source holds, once (SPEC §3: damaged blobs fail the run even when no image
     /// names them). Returns the problems found, each naming the entry.
     fn hash_all(&self) -> Vec<(String, SourceError)> {
-        Vec::new()
+        self.blob_set().map(|b| b.hash_all()).unwrap_or_default()
     }
 
     /// Blob count and bytes seen by `hash_all`.
     fn blob_totals(&self) -> (u64, u64) {
-        (0, 0)
+        self.blob_set().map_or((0, 0), |b| b.totals())
     }
 
     /// Damage found while opening the source (bad entries, links, invalid names).

@@ -1,10 +1,9 @@
 //! skopeo / containers-image `dir:` directories: `manifest.json`, blobs named by hex digest,
 //! per-instance `<hex>.manifest.json`, and signatures in `signature-N` / `<hex>.signature-N` files.
 
-use super::store::{BlobEntry, BlobStore, Blobs, DirStore};
+use super::store::{BlobEntry, BlobSet, BlobStore, Blobs, DirStore};
 use super::{Candidate, Desc, Entry, Found, METADATA_LIMIT, SIMPLE_SIGNING, Source, SourceError};
 use crate::digest::Digest;
-use crate::reference::DockerRef;
 use crate::verify::manifest;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -166,20 +165,8 @@ impl Source for SkopeoDir {
         }]
     }
 
-    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
-        self.blobs.read(&desc.digest, desc.size)
-    }
-
-    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
-        self.blobs.check(&desc.digest, desc.size, hash)
-    }
-
-    fn hash_all(&self) -> Vec<(String, SourceError)> {
-        self.blobs.hash_all()
-    }
-
-    fn blob_totals(&self) -> (u64, u64) {
-        self.blobs.totals()
+    fn blob_set(&self) -> Option<&dyn BlobSet> {
+        Some(&self.blobs)
     }
 
     fn damage(&self) -> Vec<(String, SourceError)> {

@@ -185,6 +185,32 @@ impl BlobStore for DirStore {
     }
 }
 
+/// What the engine needs of a set of blobs hashed once; the default `Source` methods go through it.
+pub trait BlobSet: Send + Sync {
+    fn read(&self, digest: &Digest, size: u64) -> Result<Vec<u8>, SourceError>;
+    fn check(&self, digest: &Digest, size: u64, hash: bool) -> Result<(), SourceError>;
+    fn hash_all(&self) -> Vec<(String, SourceError)>;
+    fn totals(&self) -> (u64, u64);
+}
+
+impl<S: BlobStore> BlobSet for Blobs<S> {
+    fn read(&self, digest: &Digest, size: u64) -> Result<Vec<u8>, SourceError> {
+        Blobs::read(self, digest, size)
+    }
+
+    fn check(&self, digest: &Digest, size: u64, hash: bool) -> Result<(), SourceError> {
+        Blobs::check(self, digest, size, hash)
+    }
+
+    fn hash_all(&self) -> Vec<(String, SourceError)> {
+        Blobs::hash_all(self)
+    }
+
+    fn totals(&self) -> (u64, u64) {
+        Blobs::totals(self)
+    }
+}
+
 /// The blobs of one store, each hashed at most once; shared by every image that names them.
 pub struct Blobs<S> {
     pub store: S,
