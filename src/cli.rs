@@ -265,7 +265,8 @@ struct Common {
 
 impl Common {
     fn archive_options(&self) -> ArchiveOptions {
-        ArchiveOptions { zstd_window_log_max: self.zstd_window_log_max }
+        let progress = (!self.quiet && !self.no_progress).then(bytes_progress).flatten();
+        ArchiveOptions { zstd_window_log_max: self.zstd_window_log_max, progress }
     }
 }
 
@@ -348,8 +349,31 @@ fn open_all(paths: &[PathBuf], opts: ArchiveOptions) -> Result<Vec<Box<dyn Sourc
     paths
         .iter()
         .filter(|p| !source::archive::is_later_part(p))
-        .map(|p| source::detect::open(p, opts).map_err(|e| anyhow!(e)))
+        .map(|p| source::detect::open(p, opts.clone()).map_err(|e| anyhow!(e)))
         .collect()
+}
+
+/// A bytes progress bar for the one pass over a compressed archive, only when stderr is a terminal.
+fn bytes_progress() -> Option<source::archive::Progress> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "reading {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}, ETA {eta}",
+    )
+    .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    Some(std::sync::Arc::new(move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish_and_clear();
+        }
+    }))
 }
 
 fn load_keys(files: &[PathBuf]) -> Result<Vec<TrustedKey>> {

@@ -178,6 +178,8 @@ impl RawHash {
 struct HashingReader<R> {
     inner: R,
     hash: RawHash,
+    progress: Option<(Progress, u64)>,
+    reported: u64,
 }
 
 impl<R: Read> Read for HashingReader<R> {
@@ -186,6 +188,12 @@ impl<R: Read> Read for HashingReader<R> {
         let mut state = self.hash.0.lock().unwrap_or_else(|p| p.into_inner());
         state.0.update(&buf[..n]);
         state.1 += n as u64;
+        if let Some((report, total)) = &self.progress
+            && (state.1 >= self.reported + PROGRESS_STEP || n == 0)
+        {
+            self.reported = state.1;
+            report(state.1, *total);
+        }
         Ok(n)
     }
 }
@@ -252,18 +260,25 @@ pub struct ArchiveTree {
     file_sha256: OnceLock<Option<String>>,
 }
 
+/// Called with (bytes read, total bytes) of a compressed archive as its one pass goes (a progress bar).
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
 /// Options for reading archives.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct ArchiveOptions {
     /// Largest zstd window accepted, as log2 (SPEC §8: 27 by default).
     pub zstd_window_log_max: u32,
+    pub progress: Option<Progress>,
 }
 
 impl Default for ArchiveOptions {
     fn default() -> Self {
-        ArchiveOptions { zstd_window_log_max: 27 }
+        ArchiveOptions { zstd_window_log_max: 27, progress: None }
     }
 }
+
+/// Reports progress every this many bytes.
+const PROGRESS_STEP: u64 = 4 << 20;
 
 /// Normalises a tar entry name: `./a//b/./c` → `a/b/c`; absolute names and `..` are refused.
 fn clean_name(raw: &str) -> Result<String, String> {
@@ -336,11 +351,12 @@ impl ArchiveTree {
     /// The one pass over a compressed stream.
     fn stream(&mut self, kind: Kind, opts: ArchiveOptions) -> io::Result<()> {
         let raw = PartsReader::open(&self.parts)?;
+        let progress = opts.progress.clone().map(|p| (p, raw.total));
         let hash = RawHash::new();
         let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
         let thread_hash = hash.clone();
         let decoder = std::thread::spawn(move || {
-            let reader = HashingReader { inner: raw, hash: thread_hash };
+            let reader = HashingReader { inner: raw, hash: thread_hash, progress, reported: 0 };
             let mut decoded: Box<dyn Read> = match kind {
                 Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
                 _ => match zstd::stream::read::Decoder::new(reader) {
