@@ -364,3 +364,18 @@ fn archive_signatures_from_cosign_sign_blob() {
     let out = airlock(["verify-archive", archive, "--archive-signature", &format!("{archive}.sig")]);
     assert_eq!(out.code, 2, "no key: {}", out.describe());
 }
+
+/// A tar cut before its end-of-archive marker and then compressed whole is a complete zstd stream of
+/// an incomplete tar: only the marker check notices that entries may be missing.
+#[test]
+fn a_cleanly_compressed_truncated_tar_is_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
+    let bytes = std::fs::read(&forms[1].1).unwrap();
+    let data_end = bytes.iter().rposition(|&b| b != 0).unwrap().div_ceil(512) * 512;
+    let cut = tmp.path().join("cut.tar");
+    std::fs::write(&cut, &bytes[..data_end]).unwrap();
+    sh("zstd -q cut.tar -o cut.tar.zst", tmp.path());
+    expect_damaged(&tmp.path().join("cut.tar.zst"), "end-of-archive marker is missing");
+    expect_damaged(&cut, "end-of-archive marker is missing");
+}
