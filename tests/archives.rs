@@ -128,6 +128,11 @@ fn split_parts_named_on_the_command_line_fold_into_the_first() {
     assert_eq!(out.code, 1, "{}", out.describe());
 }
 
+/// Where a tar's last entry data ends: GNU tar pads the file with zeros after the two-block end marker.
+fn tar_data_end(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|&b| b != 0).expect("a non-empty tar").div_ceil(512) * 512
+}
+
 fn expect_damaged(archive: &Path, needle: &str) {
     let out = airlock(["verify-archive", archive.to_str().unwrap()]);
     assert_eq!(out.code, 1, "{}: {}", archive.display(), out.describe());
@@ -141,14 +146,8 @@ fn truncated_archives_at_any_point_fail() {
     let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
     for (form, path) in &forms[1..4] {
         let bytes = std::fs::read(path).unwrap();
-        // plain tar: where the last entry's data ends (GNU tar pads the file with zeros after the
-        // two-block end marker); a cut inside the marker is a truncation too
-        let data_end = if form == "tar" {
-            let last = bytes.iter().rposition(|&b| b != 0).unwrap();
-            last.div_ceil(512) * 512
-        } else {
-            bytes.len()
-        };
+        // a cut inside the plain tar's end marker is a truncation too
+        let data_end = if form == "tar" { tar_data_end(&bytes) } else { bytes.len() };
         let mut cuts = vec![100, 600, data_end / 3, data_end / 2, data_end * 9 / 10, data_end - 10];
         if form == "tar" {
             cuts.push(data_end + 700);
@@ -372,9 +371,8 @@ fn a_cleanly_compressed_truncated_tar_is_damage() {
     let tmp = tempfile::tempdir().unwrap();
     let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
     let bytes = std::fs::read(&forms[1].1).unwrap();
-    let data_end = bytes.iter().rposition(|&b| b != 0).unwrap().div_ceil(512) * 512;
     let cut = tmp.path().join("cut.tar");
-    std::fs::write(&cut, &bytes[..data_end]).unwrap();
+    std::fs::write(&cut, &bytes[..tar_data_end(&bytes)]).unwrap();
     sh("zstd -q cut.tar -o cut.tar.zst", tmp.path());
     expect_damaged(&tmp.path().join("cut.tar.zst"), "end-of-archive marker is missing");
     expect_damaged(&cut, "end-of-archive marker is missing");

@@ -7,6 +7,8 @@ use std::path::Path;
 
 const SINGLE: &str = "registry.airlock.test/airlock/single:v1";
 const KEY: &str = "testdata/keys/p256.pub";
+/// The manifest of `registry.airlock.test/airlock/single:v1` (reproducible across fixture regenerations).
+const SINGLE_MANIFEST: &str = "sha256:2a4e26d6571939b711edfab19903a3b2d21380761848ab5d9a2c99fdb23a1ed3";
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write");
@@ -332,10 +334,7 @@ fn broken_index_json_is_damage() {
 #[test]
 fn ambiguous_manifest_is_rejected() {
     let (_tmp, layout) = copy_fixture("layouts/signed-p256");
-    let manifest = std::fs::read_to_string(
-        layout.join("blobs/sha256/2a4e26d6571939b711edfab19903a3b2d21380761848ab5d9a2c99fdb23a1ed3"),
-    )
-    .unwrap();
+    let manifest = std::fs::read_to_string(layout.join("blobs/sha256").join(&SINGLE_MANIFEST[7..])).unwrap();
     let evil = manifest.replacen('{', "{\"manifests\":[],", 1);
     let (digest, size) = add_blob(&layout, evil.as_bytes());
     repoint_first_entry(&layout, "application/vnd.oci.image.manifest.v1+json", &digest, size);
@@ -345,7 +344,7 @@ fn ambiguous_manifest_is_rejected() {
 #[test]
 fn media_type_mismatch_is_rejected() {
     let (_tmp, layout) = copy_fixture("layouts/signed-p256");
-    let digest = "sha256:2a4e26d6571939b711edfab19903a3b2d21380761848ab5d9a2c99fdb23a1ed3";
+    let digest = SINGLE_MANIFEST;
     repoint_first_entry(&layout, "application/vnd.docker.distribution.manifest.v2+json", digest, 401);
     assert_damaged(&layout, "malformed");
 }
@@ -353,7 +352,7 @@ fn media_type_mismatch_is_rejected() {
 #[test]
 fn descriptor_size_lies_are_caught_before_reading() {
     let (_tmp, layout) = copy_fixture("layouts/signed-p256");
-    let digest = "sha256:2a4e26d6571939b711edfab19903a3b2d21380761848ab5d9a2c99fdb23a1ed3";
+    let digest = SINGLE_MANIFEST;
     repoint_first_entry(&layout, "application/vnd.oci.image.manifest.v1+json", digest, 1 << 40);
     assert_damaged(&layout, "limit");
     repoint_first_entry(&layout, "application/vnd.oci.image.manifest.v1+json", digest, 400);
@@ -372,7 +371,7 @@ fn upper_case_and_unknown_digests_are_rejected() {
 fn deep_index_nesting_is_refused() {
     let (_tmp, layout) = copy_fixture("layouts/signed-p256");
     let mut child = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": "sha256:2a4e26d6571939b711edfab19903a3b2d21380761848ab5d9a2c99fdb23a1ed3", "size": 401,
+        "digest": SINGLE_MANIFEST, "size": 401,
         "platform": {"os": "linux", "architecture": "amd64"}});
     for _ in 0..12 {
         let body =
