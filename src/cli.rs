@@ -3,6 +3,7 @@
 
 use crate::imagelist::{self, ListLine};
 use crate::listing;
+use crate::oci::platform::PlatformFilter;
 use crate::reference::DockerRef;
 use crate::report::{self, Context, Format};
 use crate::signature::blob as blob_signature;
@@ -16,7 +17,6 @@ use crate::source::registry::Registry;
 use crate::source::registry::auth::CredentialSources;
 use crate::source::registry::client::{self, HttpConfig};
 use crate::source::{self, Source};
-use crate::verify::platform::PlatformFilter;
 use crate::verify::{self, BlobMode, Options, Scope, Verification};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -752,7 +752,10 @@ fn list(args: ListArgs) -> Result<u8> {
                 .or(e.stored_name.clone())
                 .unwrap_or_else(|| "(unnamed)".into());
             let own = source.for_origin(&e.origin).unwrap_or(source.as_ref());
-            rows.push(listing::row(own, name, e.identity(), &e.descriptor));
+            match &e.descriptor {
+                Ok(desc) => rows.push(listing::row(own, name, e.identity(), desc)),
+                Err(err) => rows.push(listing::broken(name, err)),
+            }
         }
     }
     let stdout = std::io::stdout();

@@ -21,6 +21,11 @@ pub fn remaining() -> Option<Duration> {
     DEADLINE.with(|d| d.get()).map(|at| at.saturating_duration_since(Instant::now()))
 }
 
+/// Whether the current deadline has passed (never, without one).
+pub fn expired() -> bool {
+    remaining().is_some_and(|left| left.is_zero())
+}
+
 /// Parses `10m`, `30s`, `1h`, `500ms` or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();

@@ -4,8 +4,10 @@
 pub mod cli;
 pub mod deadline;
 pub mod digest;
+pub mod finding;
 pub mod imagelist;
 pub mod listing;
+pub mod oci;
 pub mod reference;
 pub mod report;
 pub mod signature;

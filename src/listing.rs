@@ -1,9 +1,10 @@
 //! `airlock list`: what a source holds — images, platforms, signatures, sizes — read through the same
 //! `Source` trait as verification (nothing is checked here beyond what reading requires).
 
+use crate::oci::manifest::{self, Document};
+use crate::oci::{Desc, is_index_type};
 use crate::reference::DockerRef;
-use crate::source::{Desc, Source, is_index_type};
-use crate::verify::manifest::{self, Document};
+use crate::source::Source;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -41,6 +42,19 @@ pub fn row(source: &dyn Source, name: String, repo: Option<&DockerRef>, desc: &D
     row
 }
 
+/// A row for an entry whose manifest cannot be located.
+pub fn broken(name: String, e: &crate::source::SourceError) -> Row {
+    Row {
+        reference: name,
+        digest: String::new(),
+        media_type: String::new(),
+        platforms: Vec::new(),
+        bytes: 0,
+        signatures: 0,
+        problem: Some(e.to_string()),
+    }
+}
+
 fn walk(source: &dyn Source, repo: Option<&DockerRef>, desc: &Desc, row: &mut Row, depth: usize) -> Result<(), String> {
     if depth > crate::verify::MAX_DEPTH {
         return Err("index nesting too deep".into());
@@ -63,7 +77,7 @@ fn walk(source: &dyn Source, repo: Option<&DockerRef>, desc: &Desc, row: &mut Ro
         }
         Document::Manifest(m) => {
             row.bytes += m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>();
-            let platform = source.read(repo, &m.config).ok().as_deref().and_then(manifest::config_platform);
+            let platform = source.read(repo, &m.config).ok().and_then(|b| manifest::config_platform(&b).ok().flatten());
             row.platforms.push(platform.map_or_else(|| "unknown".into(), |p| p.to_string()));
         }
     }

@@ -7,9 +7,10 @@ use super::identity::IdentityPolicy;
 use super::keys::{TrustedKey, decode_signature_base64, verify_with_any};
 use super::{bundle, payload, rekor};
 use crate::digest::Digest;
+use crate::oci::manifest::{self, Document};
+use crate::oci::{METADATA_LIMIT, OCI_MANIFEST, SIMPLE_SIGNING};
 use crate::reference::DockerRef;
-use crate::source::{Candidate, Found, METADATA_LIMIT, OCI_MANIFEST, SIMPLE_SIGNING, Source, SourceError};
-use crate::verify::manifest::{self, Document};
+use crate::source::{Candidate, Found, Source, SourceError};
 use crate::verify::result::Kind;
 use std::collections::BTreeMap;
 
@@ -59,7 +60,7 @@ pub fn check(
     let found = match gather(source, repo, digest) {
         Ok(f) => f,
         Err(e) => {
-            return Outcome::Rejected { kind: Kind::of(&e), message: format!("reading signatures for {digest}: {e}") };
+            return Outcome::Rejected { kind: e.kind(), message: format!("reading signatures for {digest}: {e}") };
         }
     };
     if found.candidates.is_empty() {

@@ -3,9 +3,10 @@
 //! while this thread parses tar and hashes every file; small JSON files are kept for the graph check
 //! afterwards. Plain tar is random access: its entries are indexed, then hashed in parallel.
 
+use super::SourceError;
 use super::store::{BlobEntry, BlobStore, FileTree};
-use super::{METADATA_LIMIT, SourceError};
 use crate::digest::{Algorithm, Digest, Hasher, Mismatch};
+use crate::oci::METADATA_LIMIT;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};

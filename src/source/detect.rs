@@ -6,7 +6,7 @@ use super::hangar_zip::HangarZip;
 use super::layout::Layout;
 use super::skopeo_dir::{self, SkopeoDir};
 use super::store::{DirStore, DirTree};
-use super::{Entry, Source, SourceError};
+use super::{Damage, Entry, Source, SourceError};
 use std::path::Path;
 
 /// Why a path could not be opened as a source at all (exit status 2).
@@ -103,7 +103,7 @@ fn broken_or_unrecognised(mut damage: Vec<SourceError>, shown: String) -> Result
 /// A docker-archive's `manifest.json` is a JSON array (a skopeo `dir:` one is an object).
 fn manifest_is_array(path: &Path) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
-    if !meta.is_file() || meta.len() > super::METADATA_LIMIT {
+    if !meta.is_file() || meta.len() > crate::oci::METADATA_LIMIT {
         return false;
     }
     std::fs::read(path).ok().is_some_and(|b| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'['))
@@ -124,7 +124,9 @@ impl Source for Broken {
         Vec::new()
     }
 
-    fn damage(&self) -> Vec<(String, SourceError)> {
-        self.damage.iter().map(|e| (self.location.clone(), e.clone())).collect()
+    fn damage(&self) -> Vec<Damage> {
+        let entries: Vec<(String, SourceError)> =
+            self.damage.iter().map(|e| (self.location.clone(), e.clone())).collect();
+        Damage::list(&self.location, &entries)
     }
 }

@@ -3,8 +3,9 @@
 //! layers by diff_id) for the engine to walk; integrity comes from the config's file name and diff_ids.
 
 use super::store::FileTree;
-use super::{DOCKER_MANIFEST, Desc, Entry, METADATA_LIMIT, Source, SourceError};
+use super::{Damage, Entry, Source, SourceError};
 use crate::digest::{Digest, Mismatch, check_bytes};
+use crate::oci::{DOCKER_MANIFEST, Desc, METADATA_LIMIT};
 use crate::reference::DockerRef;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -17,7 +18,6 @@ pub const LAYER_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
 pub const MAX_IMAGES: usize = 10_000;
 pub const MAX_LAYERS: usize = 10_000;
 /// Set on each entry's descriptor: the manifest it points at was made by airlock, not stored.
-pub use super::NOTE_ANNOTATION;
 pub const RECONSTRUCTED: &str = "docker-archive: manifest reconstructed from manifest.json and the config \
      (the format keeps none), so its digest is not the registry's";
 pub const NO_SIGNATURES: &str = "docker-archive keeps no manifest digests, so its images cannot carry \
@@ -120,7 +120,7 @@ impl<T: FileTree> DockerArchive<T> {
             Ok(item) => item,
             Err(e) => {
                 let err = SourceError::Malformed(format!("{label}: not a Config/RepoTags/Layers object: {e}"));
-                self.entries.push(broken_entry(None, Vec::new(), origin, err));
+                self.entries.push(Entry::new(origin, Err(err)));
                 return;
             }
         };
@@ -140,15 +140,13 @@ impl<T: FileTree> DockerArchive<T> {
         }
         let stored_name = tags.first().cloned();
         match self.reconstruct(&label, &item, sizes) {
-            Ok(descriptor) => self.entries.push(Entry {
-                stored_name,
-                full_names,
-                partial_name: None,
-                descriptor,
-                origin,
-                broken: None,
-            }),
-            Err(e) => self.entries.push(broken_entry(stored_name, full_names, origin, e)),
+            Ok(descriptor) => {
+                let mut entry = Entry::new(origin, Ok(descriptor));
+                entry.notes.push(RECONSTRUCTED.to_string());
+                entry.synthetic = true;
+                self.entries.push(Entry { stored_name, full_names, ..entry });
+            }
+            Err(e) => self.entries.push(Entry { stored_name, full_names, ..Entry::new(origin, Err(e)) }),
         }
     }
 
@@ -209,8 +207,7 @@ impl<T: FileTree> DockerArchive<T> {
             "layers": layers,
         });
         let bytes = serde_json::to_vec(&manifest).map_err(|e| malformed(e.to_string()))?;
-        let mut desc = Desc::new(DOCKER_MANIFEST, Digest::sha256_of(&bytes), bytes.len() as u64);
-        desc.annotations.insert(NOTE_ANNOTATION.into(), RECONSTRUCTED.into());
+        let desc = Desc::new(DOCKER_MANIFEST, Digest::sha256_of(&bytes), bytes.len() as u64);
         self.manifests.insert(desc.digest.clone(), bytes);
         Ok(desc)
     }
@@ -267,54 +264,47 @@ impl<T: FileTree> DockerArchive<T> {
         }
     }
 
-    /// Every problem with one member file, each keyed so that the engine can tell which digest it is
-    /// about (an image that already reported a digest hides the same problem here).
+    /// Every problem with one member file, each with the digest it is about (an image that already
+    /// reported that digest hides the same problem here).
     fn member_problems(
         &self,
         name: &str,
         member: &Member,
         all_diff_ids: &BTreeSet<Digest>,
-    ) -> Vec<(String, SourceError)> {
+    ) -> Vec<(String, Option<Digest>, SourceError)> {
         if !member.checked() {
             return Vec::new();
         }
-        let keyed = |d: &Digest| format!("{name} ({d})");
+        let at = |d: &Digest, e: SourceError| (name.to_string(), Some(d.clone()), e);
         if member.size.is_none() {
-            let mut out: Vec<_> =
-                member.diff_ids.iter().map(|d| (keyed(d), SourceError::Missing(name.to_string()))).collect();
-            if let Some(c) = &member.config {
-                out.push((keyed(c), SourceError::Missing(name.to_string())));
-            }
-            return out;
+            let missing = || SourceError::Missing(name.to_string());
+            return member.config.iter().chain(&member.diff_ids).map(|d| at(d, missing())).collect();
         }
         let actual = match self.hash(name, member) {
             Ok(a) => a,
             Err(e) => {
-                let key = member.config.iter().chain(&member.diff_ids).next().map_or(name.to_string(), keyed);
-                return vec![(key, e)];
+                let about = member.config.iter().chain(&member.diff_ids).next().cloned();
+                return vec![(name.to_string(), about, e)];
             }
         };
         let mut out = Vec::new();
         if let Some(c) = member.config.as_ref().filter(|c| **c != actual) {
-            out.push((
-                keyed(c),
-                SourceError::Corrupt(
-                    name.to_string(),
-                    Mismatch::Digest { expected: c.clone(), actual: actual.clone() },
-                ),
-            ));
+            let m = Mismatch::Digest { expected: c.clone(), actual: actual.clone() };
+            out.push(at(c, SourceError::Corrupt(name.to_string(), m)));
         }
         for d in member.diff_ids.iter().filter(|d| **d != actual) {
-            out.push((keyed(d), self.layer_mismatch(name, member, d, actual.clone())));
+            out.push(at(d, self.layer_mismatch(name, member, d, actual.clone())));
         }
         if !member.referenced {
             match name_digest(name) {
                 Some(d) if d != actual => {
-                    out.push((name.to_string(), SourceError::Corrupt(name.to_string(), Mismatch::Digest { expected: d, actual })))
+                    let m = Mismatch::Digest { expected: d.clone(), actual };
+                    out.push((name.to_string(), None, SourceError::Corrupt(name.to_string(), m)))
                 }
                 Some(_) => {}
                 None if !all_diff_ids.contains(&actual) => out.push((
                     name.to_string(),
+                    None,
                     SourceError::Malformed(format!(
                         "{name}: no image names this layer, and it hashes to {actual}, which no config lists as a diff_id"
                     )),
@@ -323,17 +313,6 @@ impl<T: FileTree> DockerArchive<T> {
             }
         }
         out
-    }
-}
-
-fn broken_entry(stored_name: Option<String>, full_names: Vec<DockerRef>, origin: String, e: SourceError) -> Entry {
-    Entry {
-        stored_name,
-        full_names,
-        partial_name: None,
-        descriptor: Desc::new(DOCKER_MANIFEST, Digest::sha256_of(b""), 0),
-        origin,
-        broken: Some(e),
     }
 }
 
@@ -438,16 +417,18 @@ impl<T: FileTree> Source for DockerArchive<T> {
         Ok(())
     }
 
-    fn hash_all(&self) -> Vec<(String, SourceError)> {
+    fn hash_all(&self) -> Vec<Damage> {
         let all_diff_ids: BTreeSet<Digest> = self.members.values().flat_map(|m| m.diff_ids.iter().cloned()).collect();
         let mut order: Vec<(&String, &Member)> = self.members.iter().collect();
         order.sort_by_key(|(_, m)| std::cmp::Reverse(m.size));
-        let mut problems: Vec<(String, SourceError)> = order
+        let origin = self.location();
+        let mut problems: Vec<Damage> = order
             .par_iter()
             .with_max_len(1)
             .flat_map_iter(|(name, m)| self.member_problems(name, m, &all_diff_ids))
+            .map(|(entry, digest, error)| Damage { origin: origin.clone(), entry, digest, error })
             .collect();
-        problems.sort_by(|a, b| a.0.cmp(&b.0));
+        problems.sort_by(|a, b| a.entry.cmp(&b.entry));
         problems
     }
 
@@ -456,8 +437,8 @@ impl<T: FileTree> Source for DockerArchive<T> {
         (sizes.len() as u64, sizes.iter().sum())
     }
 
-    fn damage(&self) -> Vec<(String, SourceError)> {
-        self.damage.clone()
+    fn damage(&self) -> Vec<Damage> {
+        Damage::list(&self.location(), &self.damage)
     }
 
     fn no_signature_hint(&self) -> Option<String> {
@@ -478,11 +459,11 @@ impl<T: FileTree> Source for DockerArchive<T> {
 mod tests {
     use super::*;
     use crate::imagelist::parse_list;
+    use crate::oci::platform::PlatformFilter;
     use crate::signature::check::Trust;
     use crate::signature::identity::IdentityPolicy;
     use crate::signature::keys::TrustedKey;
     use crate::source::store::DirTree;
-    use crate::verify::platform::PlatformFilter;
     use crate::verify::result::{ImageResult, Kind};
     use crate::verify::{self, BlobMode, Options, Run, Scope, Verification};
     use std::path::PathBuf;
@@ -571,7 +552,7 @@ mod tests {
         let archive = open(&dir);
         let entries = archive.entries();
         assert_eq!(entries.len(), 2);
-        assert!(entries.iter().all(|e| e.descriptor.annotation(NOTE_ANNOTATION) == Some(RECONSTRUCTED)));
+        assert!(entries.iter().all(|e| e.notes == [RECONSTRUCTED]));
         let run = run(&archive, false, None);
         assert_eq!(run.results.len(), 2, "{:?}", run.results);
         for reference in [SINGLE, LAYERS3] {

@@ -7,10 +7,11 @@
 //! the central directory, are all reported as damage.
 
 use super::store::{BlobEntry, BlobSet, BlobStore, Blobs};
-use super::{Desc, Entry, METADATA_LIMIT, OCI_INDEX, OCI_MANIFEST, Platform, Source, SourceError};
+use super::{Damage, Entry, Source, SourceError};
 use crate::digest::{Digest, check_bytes};
+use crate::oci::manifest::{self, Document};
+use crate::oci::{Desc, METADATA_LIMIT, OCI_INDEX, OCI_MANIFEST, Platform};
 use crate::reference::DockerRef;
-use crate::verify::manifest::{self, Document};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -128,18 +129,14 @@ impl HangarZip {
     fn entry(&mut self, item: Item) -> Entry {
         let key = if item.tag.is_empty() { item.source.clone() } else { format!("{}:{}", item.source, item.tag) };
         let origin = self.blobs.store.location();
-        let mut entry = Entry {
-            stored_name: Some(key.clone()),
-            full_names: Vec::new(),
-            partial_name: None,
-            descriptor: Desc::new(OCI_INDEX, Digest::sha256_of(b""), 0),
-            origin,
-            broken: None,
-        };
+        let mut entry = Entry::new(origin, Err(SourceError::Malformed(format!("index.json: {key}: no images"))));
+        entry.synthetic = true;
+        entry.stored_name = Some(key.clone());
         match DockerRef::parse(&key) {
             Ok(name) => entry.full_names.push(name),
             Err(e) => {
-                entry.broken = Some(SourceError::Malformed(format!("index.json: {key}: not an image reference: {e}")));
+                entry.descriptor =
+                    Err(SourceError::Malformed(format!("index.json: {key}: not an image reference: {e}")));
                 return entry;
             }
         }
@@ -150,7 +147,8 @@ impl HangarZip {
             let digest = match Digest::parse(&spec.digest) {
                 Ok(d) => d,
                 Err(e) => {
-                    entry.broken = Some(SourceError::Malformed(format!("index.json: {key}: images[{i}].digest: {e}")));
+                    entry.descriptor =
+                        Err(SourceError::Malformed(format!("index.json: {key}: images[{i}].digest: {e}")));
                     return entry;
                 }
             };
@@ -162,13 +160,14 @@ impl HangarZip {
         if let [only] = children.as_slice()
             && (only.platform.is_none() || pinned.as_ref() == Some(&only.digest))
         {
-            entry.descriptor = only.clone();
+            entry.descriptor = Ok(only.clone());
+            entry.synthetic = false;
             return entry;
         }
         let doc = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": child_json});
         let bytes = serde_json::to_vec(&doc).unwrap_or_default();
         let digest = Digest::sha256_of(&bytes);
-        entry.descriptor = Desc::new(OCI_INDEX, digest.clone(), bytes.len() as u64);
+        entry.descriptor = Ok(Desc::new(OCI_INDEX, digest.clone(), bytes.len() as u64));
         self.synthetic.insert(digest, bytes);
         entry
     }
@@ -405,8 +404,8 @@ impl Source for HangarZip {
         Some(&self.blobs)
     }
 
-    fn damage(&self) -> Vec<(String, SourceError)> {
-        self.damage.clone()
+    fn damage(&self) -> Vec<Damage> {
+        Damage::list(&self.location(), &self.damage)
     }
 
     fn no_signature_hint(&self) -> Option<String> {

@@ -2,10 +2,11 @@
 //! an archive's entries elsewhere. Names entries the way skopeo, hauler and `cosign save` write them.
 
 use super::store::{BlobSet, BlobStore, Blobs};
-use super::{Desc, Entry, METADATA_LIMIT, Source, SourceError};
+use super::{Damage, Entry, Source, SourceError};
 use crate::digest::Digest;
+use crate::oci::manifest::{self, Document};
+use crate::oci::{Desc, METADATA_LIMIT};
 use crate::reference::DockerRef;
-use crate::verify::manifest::{self, Document};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -63,7 +64,7 @@ impl<S: BlobStore> Layout<S> {
         let blobs = Blobs::new(store);
         let mut layout =
             Layout { blobs, entries: Vec::new(), signatures: Vec::new(), damage, subjects: OnceLock::new() };
-        match manifest::parse(&index_bytes, super::OCI_INDEX) {
+        match manifest::parse(&index_bytes, crate::oci::OCI_INDEX) {
             Ok(Document::Index(index)) => {
                 for desc in index.manifests {
                     layout.add_entry(desc, &location);
@@ -86,23 +87,16 @@ impl<S: BlobStore> Layout<S> {
         }
         match class {
             Class::Image => {
-                let mut full_names = Vec::new();
-                let mut partial_name = None;
+                let mut entry = Entry::new(location.to_string(), Ok(desc));
                 for name in [containerd.as_deref(), ref_name.as_deref()].into_iter().flatten() {
                     match name_kind(name) {
-                        NameKind::Full(r) => full_names.push(r),
-                        NameKind::Partial(r) => partial_name = partial_name.or(Some(r)),
+                        NameKind::Full(r) => entry.full_names.push(r),
+                        NameKind::Partial(r) => entry.partial_names.push(r),
                         NameKind::BareTag => {}
                     }
                 }
-                self.entries.push(Entry {
-                    stored_name: containerd.or(ref_name),
-                    full_names,
-                    partial_name,
-                    descriptor: desc,
-                    origin: location.to_string(),
-                    broken: None,
-                });
+                entry.stored_name = containerd.or(ref_name);
+                self.entries.push(entry);
             }
             Class::Signature { repo, tag } => self.signatures.push((repo, tag, desc)),
             Class::Other => {}
@@ -208,7 +202,7 @@ fn classify(desc: &Desc, ref_name: Option<&str>, containerd: Option<&str>) -> Cl
             return Class::Other;
         }
     }
-    if !super::is_index_type(&desc.media_type) && !super::is_manifest_type(&desc.media_type) {
+    if !crate::oci::is_index_type(&desc.media_type) && !crate::oci::is_manifest_type(&desc.media_type) {
         return Class::Other;
     }
     Class::Image
@@ -232,8 +226,8 @@ impl<S: BlobStore> Source for Layout<S> {
         Some(&self.blobs)
     }
 
-    fn damage(&self) -> Vec<(String, SourceError)> {
-        self.damage.clone()
+    fn damage(&self) -> Vec<Damage> {
+        Damage::list(&self.location(), &self.damage)
     }
 
     fn signature_manifests(&self, repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError> {

@@ -12,76 +12,11 @@ pub mod skopeo_dir;
 pub mod store;
 
 use crate::digest::{Digest, Mismatch, ReadError};
+use crate::finding::{Finding, Kind};
+use crate::oci::Desc;
 use crate::reference::DockerRef;
 use std::collections::BTreeMap;
 use std::fmt;
-
-/// Manifests, indexes, configs and signature payloads larger than this are refused (SPEC §8).
-pub const METADATA_LIMIT: u64 = 4 << 20;
-
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-/// A note a source attaches to an entry's descriptor (never read from input: sources set it themselves).
-pub const NOTE_ANNOTATION: &str = "dev.airlock.note";
-
-pub fn is_index_type(media_type: &str) -> bool {
-    media_type == OCI_INDEX || media_type == DOCKER_LIST
-}
-
-pub fn is_manifest_type(media_type: &str) -> bool {
-    media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
-}
-
-/// An OS/architecture/variant triple.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
-
-/// A content descriptor with a validated digest.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Desc {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    pub platform: Option<Platform>,
-    pub annotations: BTreeMap<String, String>,
-    pub artifact_type: Option<String>,
-    pub urls: Vec<String>,
-}
-
-impl Desc {
-    pub fn new(media_type: &str, digest: Digest, size: u64) -> Desc {
-        Desc {
-            media_type: media_type.to_string(),
-            digest,
-            size,
-            platform: None,
-            annotations: BTreeMap::new(),
-            artifact_type: None,
-            urls: Vec::new(),
-        }
-    }
-
-    pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations.get(key).map(String::as_str)
-    }
-}
 
 /// An image (or artifact) entry that a source names: a top-level `index.json` descriptor, a hangar index
 /// item, the one image of a skopeo `dir:`.
@@ -92,19 +27,60 @@ pub struct Entry {
     /// Full references the entry is known by, best first (`io.containerd.image.name`, skopeo's full
     /// `ref.name`, hangar's `source:tag`).
     pub full_names: Vec<DockerRef>,
-    /// A name stored without its registry (hauler's `ref.name`), matched by repository path and tag.
-    pub partial_name: Option<DockerRef>,
-    pub descriptor: Desc,
+    /// Names stored without their registry (hauler's `ref.name`), matched by repository path and tag.
+    pub partial_names: Vec<DockerRef>,
+    /// The entry's top manifest or index, or why it cannot even be located (a `dir:` without
+    /// `manifest.json`, a hangar item that names no valid digest).
+    pub descriptor: Result<Desc, SourceError>,
     /// The source path the entry came from.
     pub origin: String,
-    /// Set when the entry's manifest cannot even be located (a `dir:` without `manifest.json`).
-    pub broken: Option<SourceError>,
+    /// What the source's own code says about the entry (never text from the input).
+    pub notes: Vec<String>,
+    /// The descriptor is airlock's reconstruction (hangar's synthesized index, a docker-archive's rebuilt
+    /// manifest), not bytes an importer loads: its digest is compared only with its own PATH's.
+    pub synthetic: bool,
 }
 
 impl Entry {
+    /// An entry with no names yet.
+    pub fn new(origin: String, descriptor: Result<Desc, SourceError>) -> Entry {
+        Entry {
+            stored_name: None,
+            full_names: Vec::new(),
+            partial_names: Vec::new(),
+            descriptor,
+            origin,
+            notes: Vec::new(),
+            synthetic: false,
+        }
+    }
+
     /// The reference used as the image's identity when no list line names it (SPEC §6.3).
     pub fn identity(&self) -> Option<&DockerRef> {
-        self.full_names.first().or(self.partial_name.as_ref())
+        self.full_names.first().or(self.partial_names.first())
+    }
+
+    /// The digest of the entry's top manifest, when it could be located.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.descriptor.as_ref().ok().map(|d| &d.digest)
+    }
+
+    /// Every distinct name an importer may load the entry under (SPEC §2 "One name, one image"): the full
+    /// names, then each partial name that no full name spells with a registry.
+    pub fn identities(&self) -> Vec<DockerRef> {
+        let mut out: Vec<DockerRef> = Vec::new();
+        for n in &self.full_names {
+            if !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+        for p in &self.partial_names {
+            let spelled = out.iter().any(|f| f.path() == p.path() && f.tag() == p.tag() && f.digest() == p.digest());
+            if !spelled {
+                out.push(p.clone());
+            }
+        }
+        out
     }
 }
 
@@ -139,6 +115,21 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The failure kind this error is reported as.
+    pub fn kind(&self) -> Kind {
+        match self {
+            SourceError::Missing(_) => Kind::Missing,
+            SourceError::Corrupt(..) => Kind::Corrupt,
+            SourceError::Malformed(_) => Kind::Malformed,
+            SourceError::Io(_) => Kind::Error,
+        }
+    }
+
+    /// The finding for this error, prefixed with what was being read.
+    pub fn finding(&self, context: &str) -> Finding {
+        Finding::new(self.kind(), format!("{context}: {self}"))
+    }
+
     pub fn from_read(what: &str, e: ReadError) -> SourceError {
         match e {
             ReadError::Io(io) => SourceError::Io(format!("{what}: {io}")),
@@ -154,6 +145,32 @@ impl fmt::Display for SourceError {
             SourceError::Corrupt(what, m) => write!(f, "{what}: {m}"),
             SourceError::Malformed(msg) | SourceError::Io(msg) => f.write_str(msg),
         }
+    }
+}
+
+/// Damage found in a source: where, the entry, the digest it is about (when it is about one), and what is
+/// wrong. The engine leaves out what an image already reported, by origin and digest, never by text.
+#[derive(Clone, Debug)]
+pub struct Damage {
+    /// The location of the source PATH that holds the entry.
+    pub origin: String,
+    /// The entry inside the source (`blobs/sha256/ab…`, `manifest.json`).
+    pub entry: String,
+    pub digest: Option<Digest>,
+    pub error: SourceError,
+}
+
+impl Damage {
+    /// Damage lists of the storage layers (entry, error) as the source's own, about no particular digest.
+    pub fn list(origin: &str, list: &[(String, SourceError)]) -> Vec<Damage> {
+        list.iter()
+            .map(|(entry, error)| Damage {
+                origin: origin.to_string(),
+                entry: entry.clone(),
+                digest: None,
+                error: error.clone(),
+            })
+            .collect()
     }
 }
 
@@ -195,7 +212,7 @@ pub trait Source: Send + Sync {
 
     /// Hashes every blob the source holds, once (SPEC §3: damaged blobs fail the run even when no image
     /// names them). Returns the problems found, each naming the entry.
-    fn hash_all(&self) -> Vec<(String, SourceError)> {
+    fn hash_all(&self) -> Vec<Damage> {
         self.blob_set().map(|b| b.hash_all()).unwrap_or_default()
     }
 
@@ -205,7 +222,7 @@ pub trait Source: Send + Sync {
     }
 
     /// Damage found while opening the source (bad entries, links, invalid names).
-    fn damage(&self) -> Vec<(String, SourceError)> {
+    fn damage(&self) -> Vec<Damage> {
         Vec::new()
     }
 

@@ -1,8 +1,9 @@
 //! Several PATHs as one source (SPEC §2): entries from all of them, and signatures found in any of
 //! them count for images in any of them.
 
-use super::{Desc, Entry, Found, Source, SourceError};
+use super::{Damage, Entry, Found, Source, SourceError};
 use crate::digest::Digest;
+use crate::oci::Desc;
 use crate::reference::DockerRef;
 use std::path::Path;
 
@@ -66,7 +67,7 @@ impl Source for Multi {
         self.first(|s| s.check_blob(repo, desc, hash))
     }
 
-    fn hash_all(&self) -> Vec<(String, SourceError)> {
+    fn hash_all(&self) -> Vec<Damage> {
         self.sources.iter().flat_map(|s| s.hash_all()).collect()
     }
 
@@ -74,7 +75,7 @@ impl Source for Multi {
         self.sources.iter().map(|s| s.blob_totals()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
-    fn damage(&self) -> Vec<(String, SourceError)> {
+    fn damage(&self) -> Vec<Damage> {
         self.sources.iter().flat_map(|s| s.damage()).collect()
     }
 

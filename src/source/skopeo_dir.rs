@@ -2,9 +2,10 @@
 //! per-instance `<hex>.manifest.json`, and signatures in `signature-N` / `<hex>.signature-N` files.
 
 use super::store::{BlobEntry, BlobSet, BlobStore, Blobs, DirStore};
-use super::{Candidate, Desc, Entry, Found, METADATA_LIMIT, SIMPLE_SIGNING, Source, SourceError};
+use super::{Candidate, Damage, Entry, Found, Source, SourceError};
 use crate::digest::Digest;
-use crate::verify::manifest;
+use crate::oci::manifest;
+use crate::oci::{Desc, METADATA_LIMIT, SIMPLE_SIGNING};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -151,26 +152,15 @@ impl Source for SkopeoDir {
     }
 
     fn entries(&self) -> Vec<Entry> {
-        let (descriptor, broken) = match &self.top {
-            Ok(d) => (d.clone(), None),
-            Err(e) => (Desc::new(super::OCI_MANIFEST, Digest::sha256_of(b""), 0), Some(e.clone())),
-        };
-        vec![Entry {
-            stored_name: None,
-            full_names: vec![],
-            partial_name: None,
-            descriptor,
-            origin: self.location(),
-            broken,
-        }]
+        vec![Entry::new(self.location(), self.top.clone())]
     }
 
     fn blob_set(&self) -> Option<&dyn BlobSet> {
         Some(&self.blobs)
     }
 
-    fn damage(&self) -> Vec<(String, SourceError)> {
-        self.damage.clone()
+    fn damage(&self) -> Vec<Damage> {
+        Damage::list(&self.location(), &self.damage)
     }
 
     fn raw_signatures(&self, digest: &Digest) -> Result<Found, SourceError> {

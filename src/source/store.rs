@@ -1,8 +1,9 @@
 //! Blob stores: where a layout's bytes physically are (a directory today, an archive's entries later),
 //! plus the one hashing pass that checks every blob once, in parallel, largest first.
 
-use super::{METADATA_LIMIT, SourceError};
+use super::SourceError;
 use crate::digest::{Digest, Mismatch, VerifyingReader, read_verified};
+use crate::oci::METADATA_LIMIT;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs::File;
@@ -189,7 +190,7 @@ impl BlobStore for DirStore {
 pub trait BlobSet: Send + Sync {
     fn read(&self, digest: &Digest, size: u64) -> Result<Vec<u8>, SourceError>;
     fn check(&self, digest: &Digest, size: u64, hash: bool) -> Result<(), SourceError>;
-    fn hash_all(&self) -> Vec<(String, SourceError)>;
+    fn hash_all(&self) -> Vec<super::Damage>;
     fn totals(&self) -> (u64, u64);
 }
 
@@ -202,7 +203,7 @@ impl<S: BlobStore> BlobSet for Blobs<S> {
         Blobs::check(self, digest, size, hash)
     }
 
-    fn hash_all(&self) -> Vec<(String, SourceError)> {
+    fn hash_all(&self) -> Vec<super::Damage> {
         Blobs::hash_all(self)
     }
 
@@ -279,15 +280,23 @@ impl<S: BlobStore> Blobs<S> {
     }
 
     /// Hashes every blob once, in parallel, largest first.
-    pub fn hash_all(&self) -> Vec<(String, SourceError)> {
+    pub fn hash_all(&self) -> Vec<super::Damage> {
         let mut order: Vec<&BlobEntry> = self.store.blobs().iter().collect();
         order.sort_by_key(|b| std::cmp::Reverse(b.size));
-        let mut problems: Vec<(String, SourceError)> = order
+        let origin = self.store.location();
+        let mut problems: Vec<super::Damage> = order
             .par_iter()
             .with_max_len(1)
-            .filter_map(|e| self.hash_one(e).err().map(|err| (e.name.clone(), err)))
+            .filter_map(|e| {
+                self.hash_one(e).err().map(|error| super::Damage {
+                    origin: origin.clone(),
+                    entry: e.name.clone(),
+                    digest: Some(e.digest.clone()),
+                    error,
+                })
+            })
             .collect();
-        problems.sort_by(|a, b| a.0.cmp(&b.0));
+        problems.sort_by(|a, b| a.entry.cmp(&b.entry));
         problems
     }
 

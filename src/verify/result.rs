@@ -2,70 +2,8 @@
 //! Rendered by `report`, never printed from here.
 
 use crate::digest::Digest;
-use crate::source::SourceError;
+pub use crate::finding::{Finding, Kind};
 use serde::Serialize;
-use std::fmt;
-
-/// The kind of a failure reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    Missing,
-    Corrupt,
-    Malformed,
-    PlatformMissing,
-    Unsigned,
-    BadSignature,
-    IdentityMismatch,
-    Error,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Missing => "missing",
-            Kind::Corrupt => "corrupt",
-            Kind::Malformed => "malformed",
-            Kind::PlatformMissing => "platform-missing",
-            Kind::Unsigned => "unsigned",
-            Kind::BadSignature => "bad-signature",
-            Kind::IdentityMismatch => "identity-mismatch",
-            Kind::Error => "error",
-        }
-    }
-
-    pub fn of(e: &SourceError) -> Kind {
-        match e {
-            SourceError::Missing(_) => Kind::Missing,
-            SourceError::Corrupt(..) => Kind::Corrupt,
-            SourceError::Malformed(_) => Kind::Malformed,
-            SourceError::Io(_) => Kind::Error,
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One reason an image failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub kind: Kind,
-    pub message: String,
-}
-
-impl Finding {
-    pub fn new(kind: Kind, message: impl Into<String>) -> Finding {
-        Finding { kind, message: message.into() }
-    }
-
-    pub fn from_source(context: &str, e: &SourceError) -> Finding {
-        Finding::new(Kind::of(e), format!("{context}: {e}"))
-    }
-}
 
 /// How one manifest's signature requirement ended.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -101,6 +39,9 @@ pub enum Status {
 #[derive(Clone, Debug, Serialize)]
 pub struct ImageResult {
     pub reference: String,
+    /// Every name the image is known by, each one an identity its signatures were checked against.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
     /// The original image-list line, when a list was given.
     pub line: Option<String>,
     #[serde(skip)]
@@ -122,6 +63,7 @@ impl ImageResult {
     pub fn new(reference: String, line: Option<String>, line_no: Option<usize>) -> ImageResult {
         ImageResult {
             reference,
+            names: Vec::new(),
             line,
             line_no,
             status: Status::Pass,

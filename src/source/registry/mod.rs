@@ -6,12 +6,12 @@ pub mod auth;
 pub mod client;
 
 use crate::digest::{Digest, VerifyingReader, check_bytes};
-use crate::reference::{DockerRef, valid_repository_path};
-use crate::source::{
-    DOCKER_LIST, DOCKER_MANIFEST, Desc, Entry, METADATA_LIMIT, OCI_INDEX, OCI_MANIFEST, Source, SourceError,
-    is_index_type, is_manifest_type,
+use crate::oci::manifest::{self, Document};
+use crate::oci::{
+    DOCKER_LIST, DOCKER_MANIFEST, Desc, METADATA_LIMIT, OCI_INDEX, OCI_MANIFEST, is_index_type, is_manifest_type,
 };
-use crate::verify::manifest::{self, Document};
+use crate::reference::{DockerRef, valid_repository_path};
+use crate::source::{Entry, Source, SourceError};
 use client::{Body, Host, HttpConfig, Want, is_not_found, status_error};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,13 +1,18 @@
 //! Strict parsing of manifests and indexes (SPEC §3.2): schemaVersion 2, the body's mediaType agrees
 //! with the descriptor, no manifest/index ambiguity (CVE-2021-41190), validated digests, bounded sizes.
 
+use super::json;
+use super::{DOCKER_LIST, DOCKER_MANIFEST, Desc, OCI_INDEX, OCI_MANIFEST, Platform, is_index_type};
 use crate::digest::Digest;
-use crate::source::{DOCKER_LIST, DOCKER_MANIFEST, Desc, OCI_INDEX, OCI_MANIFEST, Platform, is_index_type};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
 
 /// At most this many descriptors in one index or manifest (SPEC §8).
 pub const MAX_DESCRIPTORS: usize = 10_000;
+/// At most this many entries in a bundle's own table of contents (SPEC §8).
+pub const MAX_TOC_ENTRIES: usize = 1_000_000;
 
 #[derive(Debug, Clone)]
 pub struct IndexDoc {
@@ -38,32 +43,57 @@ impl Document {
     }
 }
 
-/// Parses `bytes` as the document `media_type` announces, applying every check of SPEC §3.2.
+/// The top-level members every check of SPEC §3.2 looks at, read without building a tree.
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "schemaVersion")]
+    schema_version: Option<serde_json::Value>,
+    #[serde(rename = "mediaType")]
+    media_type: Option<serde_json::Value>,
+    manifests: Option<IgnoredAny>,
+    config: Option<IgnoredAny>,
+    layers: Option<IgnoredAny>,
+}
+
+/// Parses `bytes` as the document `media_type` announces, applying every check of SPEC §3.2, through the
+/// strict reader of SPEC §8.
 pub fn parse(bytes: &[u8], media_type: &str) -> Result<Document, String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
-    let obj = value.as_object().ok_or("not a JSON object")?;
-    match obj.get("schemaVersion") {
+    parse_limited(bytes, media_type, MAX_DESCRIPTORS)
+}
+
+/// A bundle's own table of contents (a layout's top-level `index.json`): up to [`MAX_TOC_ENTRIES`].
+pub fn parse_toc(bytes: &[u8]) -> Result<IndexDoc, String> {
+    match parse_limited(bytes, OCI_INDEX, MAX_TOC_ENTRIES)? {
+        Document::Index(index) => Ok(*index),
+        Document::Manifest(_) => Err("not an image index".into()),
+    }
+}
+
+fn parse_limited(bytes: &[u8], media_type: &str, max_descriptors: usize) -> Result<Document, String> {
+    json::check(bytes).map_err(|e| e.to_string())?;
+    let head: Head = serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
+    match &head.schema_version {
         Some(serde_json::Value::Number(n)) if n.as_u64() == Some(2) => {}
         Some(v) => return Err(format!("schemaVersion is {v}, only 2 is supported")),
         None => return Err("schemaVersion is missing".to_string()),
     }
-    if let Some(body_type) = obj.get("mediaType") {
+    if let Some(body_type) = &head.media_type {
         let body_type = body_type.as_str().ok_or("mediaType is not a string")?;
         if body_type != media_type {
             return Err(format!("the document says mediaType {body_type:?} but its descriptor says {media_type:?}"));
         }
     }
-    let has_manifests = obj.contains_key("manifests");
-    if has_manifests && (obj.contains_key("config") || obj.contains_key("layers")) {
+    let has_manifests = head.manifests.is_some();
+    if has_manifests && (head.config.is_some() || head.layers.is_some()) {
         return Err("ambiguous document: it has both \"manifests\" and \"config\"/\"layers\" (CVE-2021-41190)".into());
     }
     if is_index_type(media_type) {
         if !has_manifests {
             return Err("an index without \"manifests\"".to_string());
         }
-        let index: ImageIndex = serde_json::from_value(value).map_err(|e| format!("invalid index: {e}"))?;
-        if index.manifests().len() > MAX_DESCRIPTORS {
-            return Err(format!("{} descriptors is over the limit of {MAX_DESCRIPTORS}", index.manifests().len()));
+        let index: ImageIndex = serde_json::from_slice(bytes).map_err(|e| format!("invalid index: {e}"))?;
+        if index.manifests().len() > max_descriptors {
+            return Err(format!("{} descriptors is over the limit of {max_descriptors}", index.manifests().len()));
         }
         let manifests = index.manifests().iter().map(convert).collect::<Result<Vec<_>, _>>()?;
         let subject = index.subject().as_ref().map(convert).transpose()?;
@@ -72,7 +102,7 @@ pub fn parse(bytes: &[u8], media_type: &str) -> Result<Document, String> {
         if has_manifests {
             return Err("a manifest with \"manifests\"".to_string());
         }
-        let manifest: ImageManifest = serde_json::from_value(value).map_err(|e| format!("invalid manifest: {e}"))?;
+        let manifest: ImageManifest = serde_json::from_slice(bytes).map_err(|e| format!("invalid manifest: {e}"))?;
         if manifest.layers().len() > MAX_DESCRIPTORS {
             return Err(format!("{} layers is over the limit of {MAX_DESCRIPTORS}", manifest.layers().len()));
         }
@@ -89,15 +119,17 @@ pub fn parse(bytes: &[u8], media_type: &str) -> Result<Document, String> {
     }
 }
 
-/// Guesses a manifest's media type from its bytes, for sources that do not record it (skopeo `dir:`).
+/// Guesses a manifest's media type from its bytes, for sources that do not record it (skopeo `dir:`,
+/// unreferenced blobs). `None` when the bytes are not a document the strict reader accepts.
 pub fn sniff_media_type(bytes: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    if let Some(t) = value.get("mediaType").and_then(|t| t.as_str()) {
+    json::check(bytes).ok()?;
+    let head: Head = serde_json::from_slice(bytes).ok()?;
+    if let Some(t) = head.media_type.as_ref().and_then(|t| t.as_str()) {
         return Some(t.to_string());
     }
-    if value.get("manifests").is_some() {
+    if head.manifests.is_some() {
         Some(OCI_INDEX.to_string())
-    } else if value.get("config").is_some() {
+    } else if head.config.is_some() {
         Some(OCI_MANIFEST.to_string())
     } else {
         None
@@ -125,13 +157,22 @@ pub fn convert(d: &Descriptor) -> Result<Desc, String> {
     })
 }
 
-/// The platform an image config declares (`architecture`, `os`, `variant`).
-pub fn config_platform(bytes: &[u8]) -> Option<Platform> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let os = value.get("os")?.as_str()?.to_string();
-    let architecture = value.get("architecture")?.as_str()?.to_string();
-    let variant = value.get("variant").and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_string);
-    Some(Platform { os, architecture, variant })
+/// The platform an image config declares (`architecture`, `os`, `variant`), read through the strict
+/// reader. `Ok(None)` when the config names no OS or architecture.
+pub fn config_platform(bytes: &[u8]) -> Result<Option<Platform>, String> {
+    #[derive(Deserialize)]
+    struct ConfigHead {
+        os: Option<String>,
+        architecture: Option<String>,
+        variant: Option<String>,
+    }
+    let head: ConfigHead = json::parse(bytes).map_err(|e| e.to_string())?;
+    Ok(match (head.os, head.architecture) {
+        (Some(os), Some(architecture)) if !os.is_empty() && !architecture.is_empty() => {
+            Some(Platform { os, architecture, variant: head.variant.filter(|v| !v.is_empty()) })
+        }
+        _ => None,
+    })
 }
 
 #[cfg(test)]
