@@ -86,9 +86,10 @@ struct Validate {
     /// Failed-image list (hangar format); written only when something failed.
     #[arg(short = 'o', long = "failed", default_value = "sign-failed.txt")]
     failed: PathBuf,
-    /// Config and layers: hash them, only check they exist, or not at all.
-    #[arg(long, value_enum, default_value = "exist")]
-    blobs: BlobMode,
+    /// Config and layers: hash them, only check they exist, or not at all [default: verify with
+    /// --source, exist for a registry].
+    #[arg(long, value_enum)]
+    blobs: Option<BlobMode>,
     #[command(flatten)]
     registry: RegistryArgs,
     /// hangar compatibility; no effect (airlock never prompts).
@@ -285,7 +286,7 @@ pub fn main() -> std::process::ExitCode {
             if is_broken_pipe(&e) {
                 return std::process::ExitCode::from(0);
             }
-            eprintln!("airlock: error: {e:#}");
+            eprintln!("airlock: error: {}", report::escape(&format!("{e:#}")));
             std::process::ExitCode::from(2)
         }
     }
@@ -331,17 +332,28 @@ fn validate(mut v: Validate) -> Result<u8> {
         eprintln!("airlock: note: --validate-manifest-index=false means --signature-scope platform");
         v.common.signature_scope = Scope::Platform;
     }
+    if v.common.keys.is_empty() && v.common.policy.is_none() && v.common.trusted_root.is_none() {
+        bail!(
+            "sign validate checks signatures: give -p KEY (or --policy FILE, or --trusted-root with \
+             --certificate-identity/--certificate-oidc-issuer); for an integrity check alone use \
+             airlock verify-archive"
+        );
+    }
     if let Some(path) = v.source.clone() {
+        // A local source is always hashed unless asked otherwise (SPEC §3.4): existence alone would pass a
+        // bundle with a corrupt layer.
+        let blobs = v.blobs.unwrap_or(BlobMode::Verify);
         let paths = vec![path];
         let sources = open_all(&paths, v.common.archive_options())?;
-        return execute(sources, &paths, v.common, Some(&v.file), v.blobs, Some(v.failed), true);
+        return execute(sources, &paths, v.common, Some(&v.file), blobs, Some(v.failed), true);
     }
+    let blobs = v.blobs.unwrap_or(BlobMode::Exist);
     let registry = v.registry.registry()?;
     if v.common.jobs.is_none() {
         v.common.jobs = Some(8);
     }
     let sources: Vec<Box<dyn Source>> = vec![Box::new(registry)];
-    execute(sources, &[], v.common, Some(&v.file), v.blobs, Some(v.failed), true)
+    execute(sources, &[], v.common, Some(&v.file), blobs, Some(v.failed), true)
 }
 
 /// Opens every PATH; later parts of a split archive named too are folded into the first.
@@ -390,6 +402,15 @@ fn identity_policy(common: &Common) -> Result<IdentityPolicy> {
     }
 }
 
+/// access(2) with W_OK: the kernel's answer for this process (root and read-only file systems included),
+/// without creating anything in the folder.
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return false };
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call; access(2) only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
 /// Checks an explicitly given output path before any work starts.
 fn check_writable(path: &Path, flag: &str) -> Result<()> {
     let dir = match path.parent() {
@@ -398,13 +419,9 @@ fn check_writable(path: &Path, flag: &str) -> Result<()> {
     };
     let meta =
         std::fs::metadata(&dir).with_context(|| format!("{flag} {}: folder {}", path.display(), dir.display()))?;
-    if !meta.is_dir() || meta.permissions().readonly() {
+    if !meta.is_dir() || !writable(&dir) {
         bail!("{flag} {}: folder {} is not writable", path.display(), dir.display());
     }
-    let probe = dir.join(format!(".airlock-probe-{}", std::process::id()));
-    std::fs::File::create(&probe)
-        .with_context(|| format!("{flag} {}: folder {} is not writable", path.display(), dir.display()))?;
-    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
@@ -488,7 +505,8 @@ fn read_list(path: &Path, common: &Common) -> Result<Vec<ListLine>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("image list {}", path.display()))?;
     let (lines, warnings) = imagelist::parse_list(&text);
     for w in warnings {
-        eprintln!("airlock: warning: {}:{}: {}", path.display(), w.line_no, w.message);
+        let warning = format!("{}:{}: {}", path.display(), w.line_no, w.message);
+        eprintln!("airlock: warning: {}", report::escape(&warning));
     }
     Ok(lines.iter().map(|l| l.with_overrides(common.registry.as_deref(), common.project.as_deref())).collect())
 }
@@ -545,8 +563,15 @@ fn execute(
     } else {
         Box::new(source::multi::Multi::new(sources))
     };
+    for (flag, out) in [("--failed", failed.as_ref()), ("--report", common.report.as_ref())] {
+        if let Some(p) = out.filter(|p| p.as_os_str() != "-")
+            && source::canonical(p).is_some_and(|c| source.contains_path(&c))
+        {
+            bail!("{flag} {}: the file is inside a source being verified; write it elsewhere", p.display());
+        }
+    }
     for key in common.keys.iter().chain(&common.rekor_keys) {
-        if source.contains_path(key) {
+        if key.canonicalize().is_ok_and(|k| source.contains_path(&k)) {
             eprintln!(
                 "airlock: WARNING: trusted key {} lives inside the source being verified: the bundle would be vouching for itself",
                 key.display()
@@ -676,7 +701,7 @@ fn execute(
         }
         if !common.quiet {
             for n in &r.notes {
-                eprintln!("airlock: note: {}: {n}", r.reference);
+                eprintln!("airlock: note: {}", report::escape(&format!("{}: {n}", r.reference)));
             }
         }
     }
@@ -765,11 +790,11 @@ fn list(args: ListArgs) -> Result<u8> {
             for r in &rows {
                 let problem = r.problem.as_deref().map(|p| format!("  ({p})")).unwrap_or_default();
                 let platforms = if r.platforms.is_empty() { "-".to_string() } else { r.platforms.join(",") };
-                writeln!(
-                    out,
+                let row = format!(
                     "{}\t{}\t{platforms}\t{} bytes\t{} signature(s){problem}",
                     r.reference, r.digest, r.bytes, r.signatures
-                )?;
+                );
+                writeln!(out, "{}", report::escape(&row))?;
             }
         }
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,

@@ -28,7 +28,33 @@ pub struct Context {
 }
 
 /// One line per image: `PASS ref (…)` or `FAIL ref: kind: reason; …`.
+/// Text from the input (names, annotations, file names, registry messages) as it may be printed: control
+/// characters and bidirectional overrides written as `\u{…}`, so no input can start a line of its own or
+/// disguise one (SPEC §7). airlock's own text has none of them.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The one line printed for an image, escaped.
 pub fn line(r: &ImageResult, ctx: &Context) -> String {
+    escape(&raw_line(r, ctx)).into_owned()
+}
+
+fn raw_line(r: &ImageResult, ctx: &Context) -> String {
     if r.passed() {
         let mut parts = Vec::new();
         if r.artifact {
@@ -66,12 +92,15 @@ pub fn summary(run: &Run, ctx: &Context) -> String {
 /// Writes the failed list atomically (temp file + rename), one original line (or reference) per
 /// failed image, in list order. Returns `false` when nothing failed and nothing was written.
 pub fn write_failed(path: &Path, run: &Run) -> std::io::Result<bool> {
-    let lines: Vec<String> = run
-        .results
-        .iter()
-        .filter(|r| !r.passed() && !r.is_source)
-        .map(|r| r.line.clone().unwrap_or_else(|| r.reference.clone()))
-        .collect();
+    let mut lines: Vec<String> = Vec::new();
+    let mut written_lines = std::collections::HashSet::new();
+    for r in run.results.iter().filter(|r| !r.passed() && !r.is_source) {
+        // A list line verified in two readings is one line of the list.
+        if r.line_no.is_some_and(|n| !written_lines.insert(n)) {
+            continue;
+        }
+        lines.push(r.line.clone().unwrap_or_else(|| r.reference.clone()));
+    }
     if run.failed() == 0 {
         return Ok(false);
     }
@@ -89,18 +118,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.airlock-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
+    let (tmp, mut file) = exclusive_temp(&dir)?;
+    let result = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A new file in `dir` under an unpredictable name, created exclusively (`O_CREAT|O_EXCL`: never a file or
+/// symlink someone planted there, SPEC §8 "Output files").
+fn exclusive_temp(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    for _ in 0..16 {
+        let mut random = [0u8; 12];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| std::io::Error::other("no random numbers"))?;
+        let tmp = dir.join(format!(".airlock-{}.tmp", hex::encode(random)));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!("could not create a temporary file in {}", dir.display())))
 }
 
 #[derive(Serialize)]

@@ -89,9 +89,12 @@ fn a_haul_with_kind_annotations_and_an_extra_manifest_json() {
     let mut index = index;
     for m in index["manifests"].as_array_mut().unwrap() {
         let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
-        let kind = if name.ends_with(".sig") { "dev.hauler/sigs" } else { "dev.hauler/imageIndex" };
+        let (kind, ref_name) = match name.rsplit_once(':') {
+            Some((_, tag)) if name.ends_with(".sig") => ("dev.hauler/sigs", format!("airlock/multi:{tag}")),
+            _ => ("dev.hauler/imageIndex", "airlock/multi:v1".to_string()),
+        };
         m["annotations"] = serde_json::json!({"kind": kind, "io.containerd.image.name": name,
-            "org.opencontainers.image.ref.name": "airlock/multi:v1"});
+            "org.opencontainers.image.ref.name": ref_name});
     }
     std::fs::write(store.join("index.json"), index.to_string()).unwrap();
     std::fs::write(store.join("manifest.json"), r#"[{"Config":"x","RepoTags":["x:y"],"Layers":[]}]"#).unwrap();

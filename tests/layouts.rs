@@ -100,17 +100,54 @@ fn artifacts_are_integrity_checked_and_exempt_from_platforms() {
     assert!(out.stdout.contains(": corrupt: "), "{}", out.describe());
 }
 
-/// hauler names both the image and its signature entry with the image's `ref.name`; `kind` decides.
+/// A signature entry stored under the image's own plain `ref.name` (older hauler) is an image to skopeo,
+/// which loads the first `ref.name` match: the name is bound to two digests, whatever `kind` says.
 #[test]
-fn hauler_kind_annotations_decide_what_an_entry_is() {
+fn a_plain_name_wins_over_kind_and_the_name_is_ambiguous() {
+    let (_tmp, layout) = copy_fixture("layouts/signed-p256");
+    let mut index = read_json(&layout.join("index.json"));
+    let mut digests = Vec::new();
+    for m in index["manifests"].as_array_mut().unwrap() {
+        let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
+        let kind = if name.ends_with(".sig") { "dev.hauler/sigs" } else { "dev.hauler/image" };
+        digests.push(m["digest"].as_str().unwrap().to_string());
+        m["annotations"] = json!({"kind": kind, "io.containerd.image.name": name,
+            "org.opencontainers.image.ref.name": "airlock/single:v1"});
+    }
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    let out = airlock(["verify-archive", layout.to_str().unwrap(), "-p", KEY, "--report", "-"]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let report: serde_json::Value = serde_json::from_str(&out.stdout[out.stdout.find("{\n").unwrap()..]).unwrap();
+    let image = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reference"] == "registry.airlock.test/airlock/single:v1")
+        .expect("the image");
+    assert_eq!(image["status"], "fail");
+    let error = &image["errors"][0];
+    assert_eq!(error["kind"], "malformed", "{}", out.describe());
+    let message = error["message"].as_str().unwrap();
+    assert!(message.starts_with("ambiguous: docker.io/airlock/single:v1 is "), "{message}");
+    for d in &digests {
+        assert!(message.contains(d.as_str()), "{message} names {d}");
+    }
+}
+
+/// hauler's `kind` annotations, with signature entries that carry only attachment names, decide what an
+/// entry is; a list line with another registry matches the registry-less `ref.name` by path and tag.
+#[test]
+fn hauler_signature_entries_with_attachment_names_are_signatures() {
     let (_tmp, layout) = copy_fixture("layouts/signed-p256");
     let mut index = read_json(&layout.join("index.json"));
     for m in index["manifests"].as_array_mut().unwrap() {
         let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
-        let (kind, containerd) =
-            if name.ends_with(".sig") { ("dev.hauler/sigs", name.clone()) } else { ("dev.hauler/image", name.clone()) };
-        m["annotations"] = json!({"kind": kind, "io.containerd.image.name": containerd,
-            "org.opencontainers.image.ref.name": "airlock/single:v1"});
+        let (kind, ref_name) = match name.rsplit_once(':') {
+            Some((_, tag)) if name.ends_with(".sig") => ("dev.hauler/sigs", format!("airlock/single:{tag}")),
+            _ => ("dev.hauler/image", "airlock/single:v1".to_string()),
+        };
+        m["annotations"] = json!({"kind": kind, "io.containerd.image.name": name,
+            "org.opencontainers.image.ref.name": ref_name});
     }
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
     let out = airlock(["verify-archive", layout.to_str().unwrap(), "-p", KEY]);

@@ -11,6 +11,9 @@ use std::fmt;
 
 /// Manifests, indexes, configs and signature payloads larger than this are refused (SPEC §8).
 pub const METADATA_LIMIT: u64 = 4 << 20;
+/// A bundle's own table of contents (a layout's top-level `index.json`, hangar's `index.json`, a
+/// docker-archive `manifest.json`) may be this large (SPEC §8).
+pub const TOC_LIMIT: u64 = 256 << 20;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

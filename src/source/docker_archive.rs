@@ -447,7 +447,7 @@ impl<T: FileTree> Source for DockerArchive<T> {
 
     fn contains_path(&self, path: &Path) -> bool {
         let root = Path::new(&self.tree.location()).to_path_buf();
-        match (path.canonicalize(), root.canonicalize()) {
+        match (super::canonical(path).ok_or(()), root.canonicalize()) {
             (Ok(p), Ok(r)) if r.is_dir() => p.starts_with(r),
             (Ok(p), Ok(r)) => p == r,
             _ => false,

@@ -5,7 +5,7 @@ use super::store::{BlobSet, BlobStore, Blobs};
 use super::{Damage, Entry, Source, SourceError};
 use crate::digest::Digest;
 use crate::oci::manifest::{self, Document};
-use crate::oci::{Desc, METADATA_LIMIT};
+use crate::oci::{Desc, METADATA_LIMIT, TOC_LIMIT, is_index_type, is_manifest_type};
 use crate::reference::DockerRef;
 use std::collections::HashMap;
 use std::path::Path;
@@ -44,10 +44,12 @@ impl<S: BlobStore> Layout<S> {
         let mut damage = store.damage();
         match store.read_file("oci-layout", METADATA_LIMIT) {
             Ok(Some(bytes)) => {
-                let ok = serde_json::from_slice::<serde_json::Value>(&bytes)
-                    .ok()
-                    .and_then(|v| v.get("imageLayoutVersion").and_then(|s| s.as_str().map(str::to_string)));
-                if ok.is_none() {
+                #[derive(serde::Deserialize)]
+                struct OciLayout {
+                    #[serde(rename = "imageLayoutVersion")]
+                    _version: String,
+                }
+                if crate::oci::json::parse::<OciLayout>(&bytes).is_err() {
                     damage.push((
                         "oci-layout".into(),
                         SourceError::Malformed("oci-layout: not a JSON object with imageLayoutVersion".into()),
@@ -57,22 +59,19 @@ impl<S: BlobStore> Layout<S> {
             Ok(None) => return Err(SourceError::Missing(format!("{location}/oci-layout"))),
             Err(e) => damage.push(("oci-layout".into(), e)),
         }
-        let index_bytes = match store.read_file("index.json", METADATA_LIMIT)? {
+        let index_bytes = match store.read_file("index.json", TOC_LIMIT)? {
             Some(b) => b,
             None => return Err(SourceError::Missing(format!("{location}/index.json"))),
         };
         let blobs = Blobs::new(store);
         let mut layout =
             Layout { blobs, entries: Vec::new(), signatures: Vec::new(), damage, subjects: OnceLock::new() };
-        match manifest::parse(&index_bytes, crate::oci::OCI_INDEX) {
-            Ok(Document::Index(index)) => {
+        match manifest::parse_toc(&index_bytes) {
+            Ok(index) => {
                 for desc in index.manifests {
                     layout.add_entry(desc, &location);
                 }
             }
-            Ok(Document::Manifest(_)) => layout
-                .damage
-                .push(("index.json".into(), SourceError::Malformed("index.json: not an image index".into()))),
             Err(e) => layout.damage.push(("index.json".into(), SourceError::Malformed(format!("index.json: {e}")))),
         }
         Ok(layout)
@@ -81,9 +80,14 @@ impl<S: BlobStore> Layout<S> {
     fn add_entry(&mut self, desc: Desc, location: &str) {
         let ref_name = desc.annotation(REF_NAME).map(str::to_string);
         let containerd = desc.annotation(CONTAINERD_NAME).map(str::to_string);
-        let mut class = classify(&desc, ref_name.as_deref(), containerd.as_deref());
-        if class == Class::Image && self.has_subject(&desc) {
-            class = Class::Other;
+        let class = classify(&desc, ref_name.as_deref(), containerd.as_deref(), || self.has_subject(&desc));
+        if class == Class::Image && is_signature_kind(&desc) {
+            // A signature stored under a plain name is an image to importers, and still a candidate here.
+            let (repo, tag) = match containerd.as_deref().filter(|n| is_attachment_name(n)).map(split_tag) {
+                Some((repo, tag)) => (repo.and_then(|r| DockerRef::parse(r).ok()), Some(tag.to_string())),
+                None => (None, None),
+            };
+            self.signatures.push((repo, tag, desc.clone()));
         }
         match class {
             Class::Image => {
@@ -172,40 +176,49 @@ fn split_tag(name: &str) -> (Option<&str>, &str) {
     }
 }
 
-fn classify(desc: &Desc, ref_name: Option<&str>, containerd: Option<&str>) -> Class {
+fn is_signature_kind(desc: &Desc) -> bool {
+    matches!(desc.annotation(KIND), Some("dev.hauler/sigs" | "dev.cosignproject.cosign/sigs"))
+}
+
+/// Is `name` an attachment tag (`…:sha256-<hex>.sig|.att|.sbom`, the `sha256-<hex>` referrers tag)?
+fn is_attachment_name(name: &str) -> bool {
+    let (_, tag) = split_tag(name);
+    [".sig", ".att", ".sbom", ""].iter().any(|suffix| digest_tag(tag, suffix))
+}
+
+/// What an entry is (SPEC §2 "What counts as an image"). An importer decides by name: an entry that
+/// carries any plain name is an image, whatever its `kind` or `subject` say (skopeo's `oci:` transport
+/// takes the first `ref.name` match, containerd the last `io.containerd.image.name`). Only an entry
+/// whose every name is an attachment tag, or absent, may be a signature or another attachment.
+fn classify(desc: &Desc, ref_name: Option<&str>, containerd: Option<&str>, has_subject: impl Fn() -> bool) -> Class {
+    let names: Vec<&str> = [containerd, ref_name].into_iter().flatten().filter(|n| !n.is_empty()).collect();
+    if names.iter().any(|n| !is_attachment_name(n)) {
+        return Class::Image;
+    }
     let sig_from = |name: Option<&str>| -> Option<(Option<DockerRef>, String)> {
         let name = name?;
         let (repo, tag) = split_tag(name);
         digest_tag(tag, ".sig").then(|| (repo.and_then(|r| DockerRef::parse(r).ok()), tag.to_string()))
     };
-    if let Some(kind) = desc.annotation(KIND) {
-        return match kind {
+    if let Some((repo, tag)) = sig_from(containerd).or_else(|| sig_from(ref_name)) {
+        return Class::Signature { repo, tag: Some(tag) };
+    }
+    if !names.is_empty() {
+        return Class::Other;
+    }
+    match desc.annotation(KIND) {
+        Some(
             "dev.hauler/image"
             | "dev.hauler/imageIndex"
             | "dev.cosignproject.cosign/image"
-            | "dev.cosignproject.cosign/imageIndex" => Class::Image,
-            "dev.hauler/sigs" | "dev.cosignproject.cosign/sigs" => {
-                match sig_from(containerd).or_else(|| sig_from(ref_name)) {
-                    Some((repo, tag)) => Class::Signature { repo, tag: Some(tag) },
-                    None => Class::Signature { repo: None, tag: None },
-                }
-            }
-            _ => Class::Other,
-        };
+            | "dev.cosignproject.cosign/imageIndex",
+        ) => Class::Image,
+        Some("dev.hauler/sigs" | "dev.cosignproject.cosign/sigs") => Class::Signature { repo: None, tag: None },
+        Some(_) => Class::Other,
+        None if !is_index_type(&desc.media_type) && !is_manifest_type(&desc.media_type) => Class::Other,
+        None if has_subject() => Class::Other,
+        None => Class::Image,
     }
-    for name in [containerd, ref_name].into_iter().flatten() {
-        if let Some((repo, tag)) = sig_from(Some(name)) {
-            return Class::Signature { repo, tag: Some(tag) };
-        }
-        let (_, tag) = split_tag(name);
-        if digest_tag(tag, ".att") || digest_tag(tag, ".sbom") || digest_tag(tag, "") {
-            return Class::Other;
-        }
-    }
-    if !crate::oci::is_index_type(&desc.media_type) && !crate::oci::is_manifest_type(&desc.media_type) {
-        return Class::Other;
-    }
-    Class::Image
 }
 
 /// Same repository, comparing full names, or paths when either side was stored without a registry.

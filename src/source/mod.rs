@@ -174,6 +174,17 @@ impl Damage {
     }
 }
 
+/// `path` made absolute without following its last component: the canonical folder plus the name (a file
+/// that does not exist yet, or a planted symlink, is judged by where it is, not where it points).
+pub fn canonical(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let name = path.file_name()?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    Some(parent.canonicalize().ok()?.join(name))
+}
+
 /// A source of images. Read-only, shareable across threads.
 pub trait Source: Send + Sync {
     /// Where the source is, for messages.

@@ -179,7 +179,7 @@ impl BlobStore for DirStore {
     }
 
     fn contains_path(&self, path: &Path) -> bool {
-        match (path.canonicalize(), self.root.canonicalize()) {
+        match (super::canonical(path).ok_or(()), self.root.canonicalize()) {
             (Ok(p), Ok(r)) => p.starts_with(r),
             _ => false,
         }
