@@ -11,109 +11,120 @@
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::OnceLock;
 
-/// Field names airlock reads from any JSON document of a source: a key that folds onto one of these
-/// without being it is a second spelling only Go would see.
-const FIELDS: &[&str] = &[
-    // OCI and Docker manifests, indexes, descriptors, platforms, layouts
-    "schemaVersion",
-    "mediaType",
-    "manifests",
-    "config",
-    "layers",
-    "subject",
-    "artifactType",
-    "annotations",
-    "digest",
-    "size",
-    "urls",
-    "platform",
-    "data",
-    "architecture",
-    "os",
-    "os.version",
-    "os.features",
-    "variant",
-    "features",
-    "imageLayoutVersion",
-    "rootfs",
-    "diff_ids",
-    "type",
-    // docker-archive manifest.json
-    "Config",
-    "RepoTags",
-    "Layers",
-    "LayerSources",
-    "Parent",
-    // hangar's index.json
-    "list",
-    "version",
-    "source",
-    "tag",
-    "images",
-    "arch",
-    "osVersion",
-    "osFeatures",
-    // simple signing payloads
-    "critical",
-    "optional",
-    "image",
-    "identity",
-    "docker-manifest-digest",
-    "docker-reference",
-    "creator",
-    "timestamp",
-    // in-toto statements, DSSE envelopes, sigstore bundles, Rekor entries
-    "_type",
-    "predicateType",
-    "predicate",
-    "name",
-    "payload",
-    "payloadType",
-    "signatures",
-    "sig",
-    "keyid",
-    "verificationMaterial",
-    "dsseEnvelope",
-    "messageSignature",
-    "messageDigest",
-    "algorithm",
-    "signature",
-    "publicKey",
-    "hint",
-    "certificate",
-    "x509CertificateChain",
-    "certificates",
-    "rawBytes",
-    "tlogEntries",
-    "timestampVerificationData",
-    "rfc3161Timestamps",
-    "signedTimestamp",
-    "logIndex",
-    "logId",
-    "keyId",
-    "kindVersion",
-    "kind",
-    "integratedTime",
-    "inclusionPromise",
-    "signedEntryTimestamp",
-    "inclusionProof",
-    "rootHash",
-    "treeSize",
-    "hashes",
-    "checkpoint",
-    "envelope",
-    "canonicalizedBody",
-    "apiVersion",
-    "spec",
-    "body",
-    "content",
-    "hash",
-    "value",
-    "logID",
-    "verification",
-];
+/// The fields airlock reads from each kind of document: a key that folds onto one of them without being it
+/// is a second spelling only Go would see.
+pub mod fields {
+    /// OCI and Docker manifests and indexes, their descriptors and platforms.
+    pub const MANIFEST: &[&str] = &[
+        "schemaVersion",
+        "mediaType",
+        "manifests",
+        "config",
+        "layers",
+        "subject",
+        "artifactType",
+        "annotations",
+        "digest",
+        "size",
+        "urls",
+        "platform",
+        "data",
+        "architecture",
+        "os",
+        "os.version",
+        "os.features",
+        "variant",
+        "features",
+    ];
+    /// Image configs (OCI and Docker).
+    pub const CONFIG: &[&str] =
+        &["architecture", "os", "variant", "os.version", "os.features", "rootfs", "diff_ids", "type"];
+    /// A layout's `oci-layout` file.
+    pub const LAYOUT: &[&str] = &["imageLayoutVersion"];
+    /// A docker-archive `manifest.json`.
+    pub const DOCKER_ARCHIVE: &[&str] = &["Config", "RepoTags", "Layers", "LayerSources", "Parent"];
+    /// hangar's `index.json`.
+    pub const HANGAR: &[&str] = &[
+        "list",
+        "version",
+        "source",
+        "tag",
+        "images",
+        "arch",
+        "os",
+        "osVersion",
+        "osFeatures",
+        "variant",
+        "mediaType",
+        "layers",
+        "config",
+        "digest",
+        "annotations",
+    ];
+    /// Simple-signing payloads.
+    pub const PAYLOAD: &[&str] =
+        &["critical", "optional", "type", "image", "identity", "docker-manifest-digest", "docker-reference"];
+    /// A skopeo `dir:` `signature-N` body.
+    pub const SKOPEO_SIGNATURE: &[&str] = &["mimeType", "payload", "annotations"];
+    /// Sigstore bundles, DSSE envelopes, in-toto statements, Rekor entries and SETs.
+    pub const BUNDLE: &[&str] = &[
+        "mediaType",
+        "_type",
+        "subject",
+        "predicateType",
+        "predicate",
+        "name",
+        "digest",
+        "payload",
+        "payloadType",
+        "signatures",
+        "sig",
+        "keyid",
+        "verificationMaterial",
+        "dsseEnvelope",
+        "messageSignature",
+        "messageDigest",
+        "algorithm",
+        "signature",
+        "publicKey",
+        "hint",
+        "certificate",
+        "x509CertificateChain",
+        "certificates",
+        "rawBytes",
+        "tlogEntries",
+        "timestampVerificationData",
+        "rfc3161Timestamps",
+        "signedTimestamp",
+        "logIndex",
+        "logId",
+        "keyId",
+        "kindVersion",
+        "kind",
+        "version",
+        "integratedTime",
+        "inclusionPromise",
+        "signedEntryTimestamp",
+        "inclusionProof",
+        "rootHash",
+        "treeSize",
+        "hashes",
+        "checkpoint",
+        "envelope",
+        "canonicalizedBody",
+        "apiVersion",
+        "spec",
+        "body",
+        "content",
+        "hash",
+        "value",
+        "logID",
+        "data",
+        "SignedEntryTimestamp",
+        "Payload",
+    ];
+}
 
 /// Keys whose object value Go decodes into a map (exact keys).
 const MAPS: &[&str] = &["annotations", "labels", "exposedports", "volumes", "digest"];
@@ -136,23 +147,28 @@ enum Shape {
 #[error("{0}")]
 pub struct JsonError(pub String);
 
-/// Checks `bytes` as one JSON document (only white space after it) under the rules above.
-pub fn check(bytes: &[u8]) -> Result<(), JsonError> {
+/// Checks `bytes` as one JSON document (only white space after it) under the rules above; `fields` are
+/// the fields airlock reads from this kind of document (one of [`fields`]).
+pub fn check(bytes: &[u8], fields: &[&str]) -> Result<(), JsonError> {
+    let known: HashMap<String, &str> = fields.iter().map(|n| (fold(n), *n)).collect();
+    let rules = Rules { fields, known };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    Check { shape: Shape::Struct, path: &Path::Root }.deserialize(&mut de).map_err(|e| JsonError(e.to_string()))?;
+    Check { shape: Shape::Struct, path: &Path::Root, rules: &rules }
+        .deserialize(&mut de)
+        .map_err(|e| JsonError(e.to_string()))?;
     de.end().map_err(|e| JsonError(format!("data after the JSON document: {e}")))
 }
 
 /// Checks `bytes`, then decodes them as `T`.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
-    check(bytes)?;
+pub fn parse<T: DeserializeOwned>(bytes: &[u8], fields: &[&str]) -> Result<T, JsonError> {
+    check(bytes, fields)?;
     serde_json::from_slice(bytes).map_err(|e| JsonError(e.to_string()))
 }
 
-/// The field of `FIELDS` a folded key names, if any.
-fn known_fold(folded: &str) -> Option<&'static str> {
-    static KNOWN: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
-    KNOWN.get_or_init(|| FIELDS.iter().map(|n| (fold(n), *n)).collect()).get(folded).copied()
+/// The fields of one kind of document, and their folded spellings.
+struct Rules<'a> {
+    fields: &'a [&'a str],
+    known: HashMap<String, &'a str>,
 }
 
 /// Go's simple-fold class of a key, as one string (a superset of `bytes.EqualFold`: every pair Go folds
@@ -207,6 +223,7 @@ impl Path<'_> {
 struct Check<'a> {
     shape: Shape,
     path: &'a Path<'a>,
+    rules: &'a Rules<'a>,
 }
 
 impl<'de> DeserializeSeed<'de> for Check<'_> {
@@ -267,7 +284,7 @@ impl<'de> Visitor<'de> for Check<'_> {
         let mut i = 0;
         loop {
             let path = Path::Index(self.path, i);
-            if seq.next_element_seed(Check { shape, path: &path })?.is_none() {
+            if seq.next_element_seed(Check { shape, path: &path, rules: self.rules })?.is_none() {
                 return Ok(());
             }
             i += 1;
@@ -289,8 +306,8 @@ impl<'de> Visitor<'de> for Check<'_> {
                         self.path.at()
                     )));
                 }
-                if let Some(field) = known_fold(&f)
-                    && !FIELDS.contains(&key.as_str())
+                if let Some(field) = self.rules.known.get(&f)
+                    && !self.rules.fields.contains(&key.as_str())
                 {
                     return Err(de::Error::custom(format!(
                         "{}: key {key:?} is {field:?} to Go's encoding/json (case-insensitive)",
@@ -301,7 +318,7 @@ impl<'de> Visitor<'de> for Check<'_> {
             }
             let shape = self.child_shape(&key);
             let path = Path::Key(self.path, &key);
-            map.next_value_seed(Check { shape, path: &path })?;
+            map.next_value_seed(Check { shape, path: &path, rules: self.rules })?;
             exact.insert(key);
         }
         Ok(())
@@ -313,15 +330,22 @@ mod tests {
     use super::*;
 
     fn err(doc: &str) -> String {
-        check(doc.as_bytes()).expect_err(doc).0
+        check(doc.as_bytes(), fields::MANIFEST).expect_err(doc).0
+    }
+
+    fn ok(doc: &[u8]) {
+        check(doc, fields::MANIFEST).unwrap();
     }
 
     #[test]
     fn plain_documents_pass() {
-        check(br#"{"schemaVersion":2,"manifests":[{"digest":"x","size":1,"annotations":{"a":"1","A":"2"}}]}"#).unwrap();
-        check(br#"{"config":{"Labels":{"maintainer":"x","Maintainer":"y"}}}"#).unwrap();
-        check(br#"{"predicate":{"x":{"Y":1,"y":2}}}"#).unwrap();
-        check(b"[1, \"a\", null, true, 2.5]").unwrap();
+        ok(br#"{"schemaVersion":2,"manifests":[{"digest":"x","size":1,"annotations":{"a":"1","A":"2"}}]}"#);
+        ok(br#"{"config":{"Labels":{"maintainer":"x","Maintainer":"y"}}}"#);
+        ok(br#"{"predicate":{"x":{"Y":1,"y":2}}}"#);
+        ok(b"[1, \"a\", null, true, 2.5]");
+        // a Docker config's container config has `Image`; only a payload reads `image`
+        check(br#"{"architecture":"amd64","os":"linux","config":{"Image":"x"}}"#, fields::CONFIG).unwrap();
+        assert!(check(br#"{"critical":{"Image":{}}}"#, fields::PAYLOAD).is_err());
     }
 
     #[test]
@@ -339,7 +363,7 @@ mod tests {
         let e = err(r#"{"manifests":[{"digest":"a","Digest":"b"}]}"#);
         assert!(e.contains("manifests[0]: keys"), "{e}");
         assert!(err(r#"{"platform":{"architecture":"amd64","ARCHITECTURE":"arm64"}}"#).contains("one key"));
-        assert!(err(r#"{"list":[],"List":[]}"#).contains("one key"));
+        assert!(check(br#"{"list":[],"List":[]}"#, fields::HANGAR).unwrap_err().0.contains("one key"));
     }
 
     #[test]
@@ -348,11 +372,12 @@ mod tests {
         assert!(err(r#"{"Annotations":{"a":"b"}}"#).contains("is \"annotations\""));
         // Go folds the long s and the Kelvin sign onto ASCII letters.
         assert!(err("{\"\u{17f}ize\":1}").contains("is \"size\""));
-        assert!(err("{\"\u{212a}ind\":\"x\"}").contains("is \"kind\""));
+        assert!(check("{\"\u{212a}ind\":\"x\"}".as_bytes(), fields::BUNDLE).unwrap_err().0.contains("is \"kind\""));
         // An unknown key is only unknown.
-        check(br#"{"Whatever":1}"#).unwrap();
-        // Both spellings airlock reads in different documents are each exact.
-        check(br#"[{"Config":"c","RepoTags":[],"Layers":[]}]"#).unwrap();
+        ok(br#"{"Whatever":1}"#);
+        // Each kind of document has its own spellings.
+        check(br#"[{"Config":"c","RepoTags":[],"Layers":[]}]"#, fields::DOCKER_ARCHIVE).unwrap();
+        assert!(check(br#"[{"config":"c"}]"#, fields::DOCKER_ARCHIVE).unwrap_err().0.contains("is \"Config\""));
     }
 
     #[test]
@@ -366,7 +391,7 @@ mod tests {
     #[test]
     fn trailing_data_and_bad_json_fail() {
         assert!(err(r#"{"a":1} x"#).contains("after the JSON document"));
-        check(b"{\"a\":1}\n  ").unwrap();
-        assert!(check(b"{\"a\":").is_err());
+        ok(b"{\"a\":1}\n  ");
+        assert!(check(b"{\"a\":", fields::MANIFEST).is_err());
     }
 }

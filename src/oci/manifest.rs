@@ -70,7 +70,7 @@ pub fn parse_toc(bytes: &[u8]) -> Result<IndexDoc, String> {
 }
 
 fn parse_limited(bytes: &[u8], media_type: &str, max_descriptors: usize) -> Result<Document, String> {
-    json::check(bytes).map_err(|e| e.to_string())?;
+    json::check(bytes, json::fields::MANIFEST).map_err(|e| e.to_string())?;
     let head: Head = serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
     match &head.schema_version {
         Some(serde_json::Value::Number(n)) if n.as_u64() == Some(2) => {}
@@ -122,7 +122,7 @@ fn parse_limited(bytes: &[u8], media_type: &str, max_descriptors: usize) -> Resu
 /// Guesses a manifest's media type from its bytes, for sources that do not record it (skopeo `dir:`,
 /// unreferenced blobs). `None` when the bytes are not a document the strict reader accepts.
 pub fn sniff_media_type(bytes: &[u8]) -> Option<String> {
-    json::check(bytes).ok()?;
+    json::check(bytes, json::fields::MANIFEST).ok()?;
     let head: Head = serde_json::from_slice(bytes).ok()?;
     if let Some(t) = head.media_type.as_ref().and_then(|t| t.as_str()) {
         return Some(t.to_string());
@@ -166,7 +166,7 @@ pub fn config_platform(bytes: &[u8]) -> Result<Option<Platform>, String> {
         architecture: Option<String>,
         variant: Option<String>,
     }
-    let head: ConfigHead = json::parse(bytes).map_err(|e| e.to_string())?;
+    let head: ConfigHead = json::parse(bytes, json::fields::CONFIG).map_err(|e| e.to_string())?;
     Ok(match (head.os, head.architecture) {
         (Some(os), Some(architecture)) if !os.is_empty() && !architecture.is_empty() => {
             Some(Platform { os, architecture, variant: head.variant.filter(|v| !v.is_empty()) })

@@ -11,6 +11,7 @@ pub fn verify(file: &[u8], sha256_hex: &str, keys: &[TrustedKey]) -> Result<Stri
     let digest = hex::decode(sha256_hex).map_err(|e| format!("archive SHA-256: {e}"))?;
     let text = String::from_utf8_lossy(file);
     let signature = if text.trim_start().starts_with('{') {
+        crate::oci::json::check(file, crate::oci::json::fields::BUNDLE).map_err(|e| format!("bundle: {e}"))?;
         let bundle: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("bundle: {e}"))?;
         let sig = bundle.pointer("/messageSignature/signature").and_then(|s| s.as_str());
         let sig = sig.ok_or("the bundle has no messageSignature (a DSSE bundle does not sign a blob)")?;

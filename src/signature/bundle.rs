@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::signature::keys::{Scheme, SigError, TrustedKey, decode_signature_base64, verify_with_any};
-use crate::signature::payload::parse_json;
 
 /// Bundle media types accepted (v0.1 and v0.2 as protobuf-specs names them, v0.3 in both spellings).
 pub const BUNDLE_MEDIA_TYPES: [&str; 4] = [
@@ -105,8 +104,7 @@ struct Subject {
 
 /// Parses JSON rejecting duplicate keys anywhere, then into `T`.
 fn strict_from_slice<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
-    parse_json(bytes).and_then(|tree| tree.check_no_duplicate_keys()).map_err(|e| e.to_string())?;
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    crate::oci::json::parse(bytes, crate::oci::json::fields::BUNDLE).map_err(|e| e.to_string())
 }
 
 /// DSSE pre-authentication encoding: `DSSEv1 <len(type)> <type> <len(body)> <body>`.
@@ -334,7 +332,8 @@ mJJ7aQMwDUDWG2FMnGaAni4ZOtRwzP7VOrQhA4UP6zXii3ZqrW/W1dm1tw==
         let good =
             String::from_utf8(bundle_with(BUNDLE_MEDIA_TYPES[3], IN_TOTO_PAYLOAD_TYPE, body, &[SIG_V1])).expect("utf8");
         let duplicated = good.replacen('{', r#"{"mediaType":"x","#, 1);
-        assert_eq!(verify(duplicated.as_bytes()), Err(BundleError::Json(r#"Duplicate key "mediaType""#.into())));
+        let e = verify(duplicated.as_bytes());
+        assert!(matches!(&e, Err(BundleError::Json(m)) if m.contains(r#"duplicate key "mediaType""#)), "{e:?}");
         let bad_b64 = good.replace(SIG_V1, &SIG_V1[1..]);
         assert!(matches!(verify(bad_b64.as_bytes()), Err(BundleError::Base64 { .. })));
         let huge = vec![b' '; MAX_BUNDLE_BYTES + 1];
@@ -347,9 +346,10 @@ mJJ7aQMwDUDWG2FMnGaAni4ZOtRwzP7VOrQhA4UP6zXii3ZqrW/W1dm1tw==
             r#""predicateType":"https://sigstore.dev/cosign/sign/v1""#,
             r#""predicateType":"https://slsa.dev/provenance/v1","predicateType":"https://sigstore.dev/cosign/sign/v1""#,
         );
-        assert_eq!(
-            verify(&signed_bundle(&duplicate)),
-            Err(BundleError::Statement(r#"Duplicate key "predicateType""#.into()))
+        let e = verify(&signed_bundle(&duplicate));
+        assert!(
+            matches!(&e, Err(BundleError::Statement(m)) if m.contains(r#"duplicate key "predicateType""#)),
+            "{e:?}"
         );
         let subject = format!(r#"{{"digest":{{"sha256":"{}"}}}}"#, &IMAGE[7..]);
         let many = vec![subject.as_str(); MAX_SUBJECTS + 1].join(",");

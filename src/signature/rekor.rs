@@ -107,6 +107,8 @@ pub fn verify_set(
     let log_id = log_id.as_str("Payload.logID")?;
     let (integrated_time, integrated_time_text) = canonical_integer(integrated_time, "Payload.integratedTime")?;
     let (log_index, log_index_text) = canonical_integer(log_index, "Payload.logIndex")?;
+    crate::oci::json::check(bundle_annotation.as_bytes(), crate::oci::json::fields::BUNDLE)
+        .map_err(|e| RekorError::Body(e.to_string()))?;
 
     // RFC 8785: members sorted by UTF-16 code units, no white space, numbers as ECMAScript prints them.
     let canonical = format!(
@@ -120,7 +122,7 @@ pub fn verify_set(
 
     let body = decode_signature_base64(body)
         .map_err(|e| RekorError::Field { field: "Payload.body", detail: e.to_string() })?;
-    parse_json(&body).and_then(|tree| tree.check_no_duplicate_keys()).map_err(|e| RekorError::Body(e.to_string()))?;
+    crate::oci::json::check(&body, crate::oci::json::fields::BUNDLE).map_err(|e| RekorError::Body(e.to_string()))?;
     let entry: Entry = serde_json::from_slice(&body).map_err(|e| RekorError::Body(e.to_string()))?;
     if entry.kind != "hashedrekord" || entry.api_version != "0.0.1" {
         return Err(RekorError::EntryType { kind: entry.kind, api_version: entry.api_version });

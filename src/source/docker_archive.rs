@@ -80,7 +80,11 @@ impl<T: FileTree> DockerArchive<T> {
             return Ok(None);
         }
         let Some(bytes) = tree.read_small("manifest.json", METADATA_LIMIT)? else { return Ok(None) };
-        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        let strict = crate::oci::json::check(&bytes, crate::oci::json::fields::DOCKER_ARCHIVE);
+        let value: serde_json::Value = match strict
+            .map_err(|e| e.to_string())
+            .and_then(|()| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+        {
             Ok(v) => v,
             Err(e) if bytes.trim_ascii_start().starts_with(b"[") => {
                 return Err(SourceError::Malformed(format!("manifest.json: not valid JSON: {e}")));
@@ -336,6 +340,7 @@ fn name_digest(name: &str) -> Option<Digest> {
 
 /// The config's `rootfs.diff_ids`, validated.
 fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
+    crate::oci::json::check(config, crate::oci::json::fields::CONFIG).map_err(|e| e.to_string())?;
     let value: serde_json::Value = serde_json::from_slice(config).map_err(|e| format!("not valid JSON: {e}"))?;
     let ids = value
         .get("rootfs")

@@ -100,6 +100,8 @@ impl HangarZip {
         let bytes = zip
             .read_small("index.json", HANGAR_INDEX_LIMIT)?
             .ok_or_else(|| SourceError::Malformed("index.json: unusable (see the damage reported for it)".into()))?;
+        crate::oci::json::check(&bytes, crate::oci::json::fields::HANGAR)
+            .map_err(|e| SourceError::Malformed(format!("index.json: {e}")))?;
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|e| SourceError::Malformed(format!("index.json: not valid JSON: {e}")))?;
         if value.get("version").is_none() && value.get("list").is_none() {

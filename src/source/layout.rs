@@ -49,7 +49,7 @@ impl<S: BlobStore> Layout<S> {
                     #[serde(rename = "imageLayoutVersion")]
                     _version: String,
                 }
-                if crate::oci::json::parse::<OciLayout>(&bytes).is_err() {
+                if crate::oci::json::parse::<OciLayout>(&bytes, crate::oci::json::fields::LAYOUT).is_err() {
                     damage.push((
                         "oci-layout".into(),
                         SourceError::Malformed("oci-layout: not a JSON object with imageLayoutVersion".into()),

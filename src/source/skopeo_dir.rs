@@ -126,6 +126,8 @@ type SigstoreFile = (String, Vec<u8>, BTreeMap<String, String>);
 /// `{"mimeType": …, "payload": base64, "annotations": {…} | null}`.
 fn parse_sigstore_file(body: &[u8]) -> Result<SigstoreFile, String> {
     use base64::Engine as _;
+    crate::oci::json::check(body, crate::oci::json::fields::SKOPEO_SIGNATURE)
+        .map_err(|e| format!("invalid sigstore signature JSON: {e}"))?;
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("invalid sigstore signature JSON: {e}"))?;
     let mime = v.get("mimeType").and_then(|m| m.as_str()).ok_or("sigstore signature without mimeType")?;
