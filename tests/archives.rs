@@ -97,13 +97,69 @@ fn a_haul_with_kind_annotations_and_an_extra_manifest_json() {
             "org.opencontainers.image.ref.name": ref_name});
     }
     std::fs::write(store.join("index.json"), index.to_string()).unwrap();
-    std::fs::write(store.join("manifest.json"), r#"[{"Config":"x","RepoTags":["x:y"],"Layers":[]}]"#).unwrap();
-    sh("tar -C store -cf - . | zstd -q -o haul.tar.zst", tmp.path());
+    // hauler's manifest.json for `docker load`: one item per platform, named like the image
+    let configs = platform_configs(&store);
+    let item = |config: &str, tag: &str| {
+        serde_json::json!({"Config": format!("blobs/sha256/{}", &config[7..]),
+        "RepoTags": [tag], "Layers": []})
+    };
+    let name = "registry.airlock.test/airlock/multi:v1";
+    let items: Vec<Value> = configs.iter().map(|c| item(c, name)).collect();
     let key = root().join("testdata/keys/p256.pub");
-    let out =
-        airlock(["verify-archive", tmp.path().join("haul.tar.zst").to_str().unwrap(), "-p", key.to_str().unwrap()]);
+    let haul = |manifest_json: &Value| {
+        std::fs::write(store.join("manifest.json"), manifest_json.to_string()).unwrap();
+        sh("tar -C store -cf - . | zstd -q -f -o haul.tar.zst", tmp.path());
+        let archive = tmp.path().join("haul.tar.zst");
+        airlock(["verify-archive", archive.to_str().unwrap(), "-p", key.to_str().unwrap()])
+    };
+    let out = haul(&Value::Array(items.clone()));
     assert_eq!(out.code, 0, "{}", out.describe());
     assert!(out.stdout.contains("PASS registry.airlock.test/airlock/multi:v1 (2 platforms"), "{}", out.describe());
+
+    // `docker load` would load a name the layout does not verify
+    let mut extra = items.clone();
+    extra.push(item(&configs[0], "registry.airlock.test/airlock/evil:v1"));
+    let evil = format!(
+        "malformed: manifest.json: [{}]: `docker load` would load registry.airlock.test/airlock/evil:v1",
+        items.len()
+    );
+    let out = haul(&Value::Array(extra));
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let line = out.line_for("source ").expect("source damage").to_string();
+    assert!(line.contains(&evil), "{line}");
+
+    // or the image's own name with another config
+    let other = "sha256:".to_string() + &"a".repeat(64);
+    let out = haul(&Value::Array(vec![item(&other, name)]));
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let line = out.line_for("source ").expect("source damage").to_string();
+    assert!(
+        line.contains(&format!(
+            "malformed: manifest.json: [0]: ambiguous: `docker load` would load {name} with config {other}"
+        )),
+        "{line}"
+    );
+}
+
+/// The config digests of the platform manifests a layout's first entry lists.
+fn platform_configs(layout: &Path) -> Vec<String> {
+    let read = |digest: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap()).unwrap()
+    };
+    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let top = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| !m["annotations"]["io.containerd.image.name"].as_str().unwrap_or_default().ends_with(".sig"))
+        .unwrap();
+    let children = read(top["digest"].as_str().unwrap());
+    children["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| read(c["digest"].as_str().unwrap())["config"]["digest"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]

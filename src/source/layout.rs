@@ -74,6 +74,7 @@ impl<S: BlobStore> Layout<S> {
             }
             Err(e) => layout.damage.push(("index.json".into(), SourceError::Malformed(format!("index.json: {e}")))),
         }
+        layout.check_docker_manifest();
         Ok(layout)
     }
 
@@ -105,6 +106,20 @@ impl<S: BlobStore> Layout<S> {
             Class::Signature { repo, tag } => self.signatures.push((repo, tag, desc)),
             Class::Other => {}
         }
+    }
+
+    /// A haul's `manifest.json` (what `docker load` reads) must name only the layout's images.
+    fn check_docker_manifest(&mut self) {
+        let bytes = match self.blobs.store.read_file("manifest.json", TOC_LIMIT) {
+            Ok(Some(b)) if b.trim_ascii_start().starts_with(b"[") => b,
+            Ok(_) => return,
+            Err(e) => {
+                self.damage.push(("manifest.json".into(), e));
+                return;
+            }
+        };
+        let problems = super::haul::check(&bytes, &self.entries, |d| self.blobs.read(&d.digest, d.size));
+        self.damage.extend(problems.into_iter().map(|e| ("manifest.json".to_string(), e)));
     }
 
     fn has_subject(&self, desc: &Desc) -> bool {

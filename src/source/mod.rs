@@ -5,6 +5,7 @@ pub mod archive;
 pub mod detect;
 pub mod docker_archive;
 pub mod hangar_zip;
+mod haul;
 pub mod layout;
 pub mod multi;
 pub mod registry;
