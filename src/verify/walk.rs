@@ -170,7 +170,7 @@ impl Walk<'_> {
 
     /// Walks one manifest or index. `top` is true for the entry itself (not reached through an index).
     fn node(&mut self, desc: &Desc, depth: usize, ancestors: &[Digest], top: bool) {
-        if !self.budget(1) {
+        if self.stopped || (top && !self.budget(1)) {
             return;
         }
         if depth > MAX_DEPTH {
@@ -278,7 +278,7 @@ impl Walk<'_> {
 
     /// A platform manifest listed by an index.
     fn child(&mut self, desc: &Desc, platform: Option<String>, ancestors: &[Digest]) {
-        if !self.budget(1) || !self.visited.insert(desc.digest.clone()) {
+        if self.stopped || !self.visited.insert(desc.digest.clone()) {
             return;
         }
         let Some(doc) = self.document(desc) else { return };
