@@ -114,3 +114,32 @@ fn compressed_archives_are_read_in_one_pass() {
         assert!(line(&out, SINGLE).contains(NO_SIGNATURES), "{}", out.describe());
     }
 }
+
+/// `docker load` decodes manifest.json with Go's encoding/json: `repoTags` is `RepoTags` to it.
+#[test]
+fn case_folded_manifest_json_keys_are_malformed() {
+    let (_tmp, dir) = copy_fixture("archives/docker/two-dir");
+    let text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        text.replacen("\"RepoTags\":", "\"repoTags\":[\"evil.example/x:1\"],\"RepoTags\":", 1),
+    )
+    .unwrap();
+    let out = airlock(["verify-archive", dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let l = out.line_for("source ").unwrap_or_else(|| panic!("source damage\n{}", out.describe()));
+    assert!(l.contains("malformed: manifest.json: [0]: key \"repoTags\" is \"RepoTags\" to Go"), "{l}");
+}
+
+/// Two items that give one tag two images: loaders differ in which one they keep.
+#[test]
+fn one_tag_for_two_images_is_ambiguous() {
+    let (_tmp, dir) = copy_fixture("archives/docker/two-dir");
+    let mut items: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    items[1]["RepoTags"] = serde_json::json!([SINGLE]);
+    std::fs::write(dir.join("manifest.json"), items.to_string()).unwrap();
+    let out = airlock(["verify-archive", dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(line(&out, SINGLE).contains(&format!("malformed: ambiguous: {SINGLE} is ")), "{}", out.describe());
+}

@@ -307,6 +307,26 @@ fn deflated_entries_verify_too() {
     assert_passes(&out, MULTI, "(2 platforms)");
 }
 
+/// hangar decodes its index with Go's encoding/json: `List` is `list` to it.
+#[test]
+fn a_case_folded_hangar_index_is_malformed() {
+    let mut members = members_of(SAVED);
+    let index = hangar_index(&members);
+    let text = index.to_string().replacen("\"list\":", "\"List\":[],\"list\":", 1);
+    member(&mut members, "index.json").data = text.into_bytes();
+    let (_dir, path) = temp_zip(&write_zip(&members));
+    let out = verify(&path, &[]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(
+        out.stderr.contains("keys \"List\" and \"list\" are one key")
+            || out.stdout.contains("keys \"List\" and \"list\" are one key"),
+        "{}",
+        out.describe()
+    );
+}
+
+/// hangar's load keys its list by `source:tag` and keeps the last item (`sync` appends duplicates), and
+/// nothing else reads a hangar zip: the last item is the image.
 #[test]
 fn the_last_item_of_a_name_wins() {
     let mut members = members_of(SAVED);

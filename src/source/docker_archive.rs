@@ -5,7 +5,8 @@
 use super::store::FileTree;
 use super::{Damage, Entry, Source, SourceError};
 use crate::digest::{Digest, Mismatch, check_bytes};
-use crate::oci::{DOCKER_MANIFEST, Desc, METADATA_LIMIT};
+use crate::oci::manifest::MAX_TOC_ENTRIES;
+use crate::oci::{DOCKER_MANIFEST, Desc, METADATA_LIMIT, TOC_LIMIT};
 use crate::reference::DockerRef;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -14,8 +15,8 @@ use std::sync::OnceLock;
 
 pub const CONFIG_TYPE: &str = "application/vnd.docker.container.image.v1+json";
 pub const LAYER_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
-/// At most this many images in `manifest.json`, and layers per image (SPEC §8).
-pub const MAX_IMAGES: usize = 10_000;
+/// At most this many layers per image (SPEC §8); `manifest.json` is a table of contents, with its own
+/// bounds.
 pub const MAX_LAYERS: usize = 10_000;
 /// Set on each entry's descriptor: the manifest it points at was made by airlock, not stored.
 pub const RECONSTRUCTED: &str = "docker-archive: manifest reconstructed from manifest.json and the config \
@@ -79,12 +80,8 @@ impl<T: FileTree> DockerArchive<T> {
         if sizes.contains_key("oci-layout") {
             return Ok(None);
         }
-        let Some(bytes) = tree.read_small("manifest.json", METADATA_LIMIT)? else { return Ok(None) };
-        let strict = crate::oci::json::check(&bytes, crate::oci::json::fields::DOCKER_ARCHIVE);
-        let value: serde_json::Value = match strict
-            .map_err(|e| e.to_string())
-            .and_then(|()| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
-        {
+        let Some(bytes) = tree.read_small("manifest.json", TOC_LIMIT)? else { return Ok(None) };
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
             Ok(v) => v,
             Err(e) if bytes.trim_ascii_start().starts_with(b"[") => {
                 return Err(SourceError::Malformed(format!("manifest.json: not valid JSON: {e}")));
@@ -92,13 +89,15 @@ impl<T: FileTree> DockerArchive<T> {
             Err(_) => return Ok(None),
         };
         let Some(items) = value.as_array() else { return Ok(None) };
+        crate::oci::json::check(&bytes, crate::oci::json::fields::DOCKER_ARCHIVE)
+            .map_err(|e| SourceError::Malformed(format!("manifest.json: {e}")))?;
         let docker_like = |v: &serde_json::Value| v.get("Config").is_some() || v.get("Layers").is_some();
         if !items.iter().any(docker_like) {
             return Ok(None);
         }
-        if items.len() > MAX_IMAGES {
+        if items.len() > MAX_TOC_ENTRIES {
             return Err(SourceError::Malformed(format!(
-                "manifest.json: {} images is over the limit of {MAX_IMAGES}",
+                "manifest.json: {} images is over the limit of {MAX_TOC_ENTRIES}",
                 items.len()
             )));
         }
