@@ -164,6 +164,9 @@ struct ListArgs {
     registry: RegistryArgs,
     #[arg(long, value_enum, default_value = "table")]
     format: ListFormat,
+    /// Time limit for each `docker://` image (`10m`, `30s`).
+    #[arg(long, default_value = "10m", value_parser = crate::deadline::parse_duration)]
+    timeout: std::time::Duration,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -349,6 +352,7 @@ fn validate(mut v: Validate) -> Result<u8> {
     }
     let blobs = v.blobs.unwrap_or(BlobMode::Exist);
     let registry = v.registry.registry()?;
+    registry.reach(&list_hosts(&v.file, &v.common)?).map_err(|e| anyhow!(e))?;
     if v.common.jobs.is_none() {
         v.common.jobs = Some(8);
     }
@@ -499,6 +503,21 @@ fn parse_shard(spec: &str) -> Result<(usize, usize)> {
         bail!("--shard {spec}: need 1 <= K <= N");
     }
     Ok((k, n))
+}
+
+/// The registry hosts a list names (every reading of every line, after `--registry`), each once.
+fn list_hosts(path: &Path, common: &Common) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("image list {}", path.display()))?;
+    let (lines, _) = imagelist::parse_list(&text);
+    let mut hosts: Vec<String> = Vec::new();
+    for l in lines.iter().map(|l| l.with_overrides(common.registry.as_deref(), common.project.as_deref())) {
+        for c in l.candidates() {
+            if !hosts.iter().any(|h| h == c.domain()) {
+                hosts.push(c.domain().to_string());
+            }
+        }
+    }
+    Ok(hosts)
 }
 
 fn read_list(path: &Path, common: &Common) -> Result<Vec<ListLine>> {
@@ -756,9 +775,12 @@ fn list(args: ListArgs) -> Result<u8> {
         let registry = args.registry.registry()?;
         for r in remote {
             let reference = DockerRef::parse(&r["docker://".len()..]).map_err(|e| anyhow!("{r}: {e}"))?;
-            let desc = registry.resolve(&reference).map_err(|e| anyhow!("{reference}: {e}"))?;
-            let desc = desc.ok_or_else(|| anyhow!("{reference}: not found"))?;
-            rows.push(listing::row(&registry, reference.to_string(), Some(&reference), &desc));
+            let row = crate::deadline::scope(Some(args.timeout), || -> Result<listing::Row> {
+                let desc = registry.resolve(&reference).map_err(|e| anyhow!("{reference}: {e}"))?;
+                let desc = desc.ok_or_else(|| anyhow!("{reference}: not found"))?;
+                Ok(listing::row(&registry, reference.to_string(), Some(&reference), &desc))
+            })?;
+            rows.push(row);
         }
     }
     if !local.is_empty() {

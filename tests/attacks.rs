@@ -470,29 +470,32 @@ fn the_timeout_bounds_the_offline_walk() {
 
 // --- 6. Output files ---------------------------------------------------------------------------------
 
+/// In a shared folder the names airlock writes are planted as symlinks to a victim file first: the
+/// target itself, and the names an earlier build derived from its process id (`$$` is the PID that
+/// `exec` keeps). Nothing planted is followed.
 #[test]
-fn a_planted_symlink_at_the_failed_list_is_replaced_not_followed() {
+fn planted_symlinks_at_output_names_are_never_followed() {
     let dir = tempfile::tempdir().unwrap();
     let victim = dir.path().join("victim.txt");
     std::fs::write(&victim, "precious\n").unwrap();
     let failed = dir.path().join("failed.txt");
     std::os::unix::fs::symlink(&victim, &failed).unwrap();
-    let out = airlock([
-        "verify-archive",
-        "testdata/layouts/signed-p256",
-        "-p",
-        "testdata/keys/other.pub",
-        "--failed",
-        failed.to_str().unwrap(),
-    ]);
-    assert_eq!(out.code, 1, "{}", out.describe());
+    let script = format!(
+        "cd {dir} && ln -s victim.txt .airlock-probe-$$ && ln -s victim.txt .failed.txt.airlock-$$.tmp && \
+         exec {bin} verify-archive {root}/testdata/layouts/signed-p256 -p {root}/testdata/keys/other.pub --failed failed.txt",
+        dir = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_airlock"),
+        root = env!("CARGO_MANIFEST_DIR"),
+    );
+    let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     let meta = std::fs::symlink_metadata(&failed).unwrap();
-    assert!(meta.file_type().is_file(), "the failed list is a new regular file");
+    assert!(meta.file_type().is_file(), "the failed list is a new regular file, not the link");
     assert_eq!(std::fs::read_to_string(&failed).unwrap(), format!("{SINGLE}\n"));
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(names.len(), 2, "no probe or temp file is left behind: {names:?}");
+    assert_eq!(names.len(), 4, "nothing but the victim, the list and the two planted links: {names:?}");
 }
 
 #[test]

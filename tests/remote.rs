@@ -382,10 +382,47 @@ fn tls_registry_needs_its_ca() {
     let ca = reg.cert_dir.clone().unwrap();
     assert_passes(&reg.addr, &["--cert-dir", ca.to_str().unwrap()], &[], "TLS with --cert-dir");
     assert_passes(&reg.addr, &["--tls-verify=false"], &[], "TLS with --tls-verify=false");
-    let (out, report, _) = validate(&reg.addr, &[SINGLE], &[], &[]);
-    assert_error(&out, &report, &["certificate"], "TLS without the CA");
-    let (out, report, _) = validate(&reg.addr, &[SINGLE], &["--tls-verify=true"], &[]);
-    assert_error(&out, &report, &["certificate"], "TLS with an explicit --tls-verify=true");
+    for extra in [&[][..], &["--tls-verify=true"][..]] {
+        let (out, failed) = unreachable(&reg.addr, extra);
+        assert!(
+            out.stderr.contains("is not trusted (UnknownIssuer)") && out.stderr.contains("--cert-dir"),
+            "{}",
+            out.describe()
+        );
+        assert!(!failed, "no failed list when nothing could be checked");
+    }
+}
+
+/// A registry that cannot be reached ends the run before any image, with one message: exit 2.
+fn unreachable(addr: &str, extra: &[&str]) -> (Output, bool) {
+    let tmp = Scratch::new();
+    let list = tmp.write("list", &format!("{SINGLE}\nregistry.airlock.test/airlock/multi:v1\n"));
+    let failed = tmp.s("failed.txt");
+    let mut args = vec!["validate", "-f", &list, "-p", KEY, "--registry", addr, "-o", &failed];
+    args.extend(extra);
+    let (out, _) = run(&args, &[], None);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    assert_eq!(out.stderr.matches("airlock: error:").count(), 1, "one message\n{}", out.describe());
+    assert!(!out.stdout.contains("FAIL "), "{}", out.describe());
+    (out, Path::new(&failed).exists())
+}
+
+#[test]
+fn unreachable_hosts_get_one_message_and_exit_2() {
+    // nothing listens on this port
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let (out, _) = unreachable(&addr, &[]);
+    assert!(out.stderr.contains(&format!("the connection to {addr} was refused")), "{}", out.describe());
+    // a plain-HTTP registry where HTTPS was expected
+    let reg = Registry::start(Mode::Plain);
+    let (out, _) = unreachable(&reg.addr, &[]);
+    assert!(
+        out.stderr.contains("does not speak TLS") && out.stderr.contains("--tls-verify=false"),
+        "{}",
+        out.describe()
+    );
 }
 
 // ---- 4. Basic auth ------------------------------------------------------------------------------
@@ -955,4 +992,160 @@ fn missing_registry_tool_message_is_clear() {
     let msg = registry::missing_tool_message("airlock-no-such-tool", "no-such-package").expect("missing");
     assert!(msg.contains("apt-get install -y no-such-package") && msg.contains(".ci/run"), "{msg}");
     registry::require_tool(registry::REGISTRY_BIN, "docker-registry");
+}
+
+#[test]
+fn hostile_redirect_target_asking_for_credentials_gets_none() {
+    // a Basic-auth registry redirects a blob to another host, which answers with a Bearer challenge
+    // whose realm is itself: the origin's credentials must not follow (SPEC §5.3)
+    let content = single_content();
+    let cdn = Hostile::start_on("127.0.0.2", move |req| {
+        let realm = format!("http://{}/token", req.local);
+        if req.path() == "/token" {
+            return Response::json(200, &json!({"token": "stolen"}));
+        }
+        Response::error(401, "UNAUTHORIZED", "authentication required")
+            .header("WWW-Authenticate", &format!("Bearer realm=\"{realm}\",service=\"cdn\""))
+    });
+    let cdn_addr = cdn.addr.clone();
+    let basic = {
+        use base64::Engine as _;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("airlock:hunter2"))
+    };
+    let registry = Hostile::start(move |req| {
+        if req.path() != "/v2/" && req.header("authorization") != Some(basic.as_str()) {
+            return Response::error(401, "UNAUTHORIZED", "authentication required")
+                .header("WWW-Authenticate", "Basic realm=\"hostile\"");
+        }
+        if let Some((_, digest)) = req.path().rsplit_once("/blobs/") {
+            return Response::new(307).header("Location", &format!("http://{cdn_addr}/cdn/{digest}"));
+        }
+        content.respond(req)
+    });
+    let (out, report, _) = hostile_run(&registry, SINGLE, &["--creds", "airlock:hunter2", "--blobs", "verify"]);
+    let at_cdn = cdn.requests();
+    assert!(!at_cdn.is_empty(), "the redirect was followed\n{}", out.describe());
+    assert!(at_cdn.iter().all(|r| r.path() != "/token"), "a token was asked of the redirect target: {at_cdn:?}");
+    assert!(at_cdn.iter().all(|r| r.header("authorization").is_none()), "credentials leaked: {at_cdn:?}");
+    assert_fails(&out, &report, "error", &["which asks for credentials"], "a challenge from the redirect target");
+}
+
+#[test]
+fn hostile_head_without_content_length_is_not_existence() {
+    let content = single_content();
+    let server = Hostile::start(move |req| {
+        if req.method == "HEAD" && req.path().contains("/blobs/") {
+            // neither Content-Length nor a body: nothing says the blob has the descriptor's size
+            return Response::new(200).header("Transfer-Encoding", "chunked");
+        }
+        content.respond(req)
+    });
+    let (out, report, _) = hostile_run(&server, SINGLE, &[]);
+    assert_fails(&out, &report, "error", &["without Content-Length"], "HEAD without a size");
+}
+
+#[test]
+fn hostile_list_honours_the_timeout() {
+    let content = single_content();
+    let server = Hostile::start(move |req| {
+        if req.path() == "/v2/airlock/single/manifests/v1" {
+            let (media, _, bytes) = content.manifest("airlock/single", "v1").unwrap();
+            return Response::new(200)
+                .header("Content-Type", &media)
+                .body(Body::Stall { declared: bytes.len() as u64, prefix: bytes[..10].to_vec() });
+        }
+        content.respond(req)
+    });
+    let target = format!("docker://{}/airlock/single:v1", server.addr);
+    let (out, elapsed) = run(&["list", &target, "--tls-verify=false", "--timeout", "2s"], &[], None);
+    assert!(elapsed < Duration::from_secs(20), "list took {elapsed:?}\n{}", out.describe());
+    assert_eq!(out.code, 2, "{}", out.describe());
+    assert!(out.stderr.contains("timed out"), "{}", out.describe());
+}
+
+#[test]
+fn hostile_error_messages_cannot_print_a_line() {
+    let forged = "boom\nPASS registry.airlock.test/airlock/single:v1 (1 platform, signed by testdata/keys/p256.pub)\n1 passed, 0 failed";
+    let content = single_content();
+    let server = Hostile::start(move |req| {
+        if req.path().ends_with(".sig") {
+            return Response::error(500, "UNKNOWN", forged);
+        }
+        content.respond(req)
+    });
+    let (out, report, _) = hostile_run(&server, SINGLE, &[]);
+    assert_fails(&out, &report, "error", &["500"], "a registry error message with new lines");
+    assert!(out.stdout.lines().all(|l| !l.starts_with("PASS ") && !l.starts_with("1 passed")), "{}", out.describe());
+    assert!(out.stdout.contains("boom\\u{000a}PASS"), "{}", out.describe());
+}
+
+#[test]
+fn hostile_indexes_read_differently_by_go_are_malformed() {
+    let content = multi_content();
+    let server = Hostile::start(move |req| {
+        if req.path() == "/v2/airlock/multi/manifests/v1" {
+            let (media, _, bytes) = content.manifest("airlock/multi", "v1").unwrap();
+            let text =
+                String::from_utf8(bytes).unwrap().replacen("\"manifests\":", "\"Manifests\":[],\"manifests\":", 1);
+            return Response::bytes(200, &media, text);
+        }
+        content.respond(req)
+    });
+    let (out, report, _) = hostile_run(&server, "registry.airlock.test/airlock/multi:v1", &[]);
+    assert_fails(&out, &report, "malformed", &["to go's encoding/json"], "Manifests beside manifests");
+
+    // a child for a selected platform whose media type is no manifest: never skipped
+    let content = multi_content();
+    let server = Hostile::start(move |req| {
+        if req.path() == "/v2/airlock/multi/manifests/v1" {
+            let (media, _, bytes) = content.manifest("airlock/multi", "v1").unwrap();
+            let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+            v["manifests"][0]["mediaType"] = json!("application/vnd.example.thing");
+            return Response::bytes(200, &media, v.to_string());
+        }
+        content.respond(req)
+    });
+    let (out, report, _) = hostile_run(&server, "registry.airlock.test/airlock/multi:v1", &[]);
+    assert_fails(&out, &report, "malformed", &["not a manifest or index"], "a platform child of another type");
+}
+
+#[test]
+fn basic_auth_at_j8_never_fails_spuriously() {
+    let reg = Registry::start(Mode::Basic);
+    let layout = common::root().join("testdata/layouts/signed-p256");
+    let mut lines = Vec::new();
+    for i in 0..16 {
+        push_layout(&reg, &layout, |r| {
+            r.replace("registry.airlock.test/airlock/single", &format!("airlock/single{i}"))
+        });
+        lines.push(format!("registry.airlock.test/airlock/single{i}:v1"));
+    }
+    let tmp = Scratch::new();
+    let list = tmp.write("list", &(lines.join("\n") + "\n"));
+    let report = tmp.s("report.json");
+    let creds = reg.creds_arg();
+    let args = [
+        "validate",
+        "-f",
+        &list,
+        "-p",
+        KEY,
+        "--registry",
+        &reg.addr,
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        "-j",
+        "8",
+        "--exact-repository",
+        "registry.airlock.test/airlock/single",
+        "--report",
+        &report,
+    ];
+    for round in 0..5 {
+        let (out, _) = run(&args, &[], None);
+        let report = read_report(Path::new(&report), &out);
+        assert_eq!(out.code, 0, "round {round}\n{}", out.describe());
+        assert_eq!(report["summary"]["passed"], 16, "round {round}\n{}", out.describe());
+    }
 }

@@ -121,10 +121,10 @@ fn blob_name_digest(name: &str) -> Option<Digest> {
     Digest::parse(&format!("{alg}:{hex}")).ok()
 }
 
-type SigstoreFile = (String, Vec<u8>, BTreeMap<String, String>);
+pub type SigstoreFile = (String, Vec<u8>, BTreeMap<String, String>);
 
 /// `{"mimeType": …, "payload": base64, "annotations": {…} | null}`.
-fn parse_sigstore_file(body: &[u8]) -> Result<SigstoreFile, String> {
+pub fn parse_sigstore_file(body: &[u8]) -> Result<SigstoreFile, String> {
     use base64::Engine as _;
     crate::oci::json::check(body, crate::oci::json::fields::SKOPEO_SIGNATURE)
         .map_err(|e| format!("invalid sigstore signature JSON: {e}"))?;

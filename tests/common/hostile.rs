@@ -359,7 +359,9 @@ fn write_response(w: &mut TcpStream, req: &Request, resp: Response, stop: &Atomi
     }
     let has = |name: &str| resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     match &resp.body {
-        Body::Bytes(b) if !has("content-length") => head.push_str(&format!("Content-Length: {}\r\n", b.len())),
+        Body::Bytes(b) if !has("content-length") && !has("transfer-encoding") => {
+            head.push_str(&format!("Content-Length: {}\r\n", b.len()))
+        }
         Body::Repeat { chunked: true, .. } if !head_only => head.push_str("Transfer-Encoding: chunked\r\n"),
         Body::Repeat { len, .. } => head.push_str(&format!("Content-Length: {len}\r\n")),
         Body::Stall { declared, .. } => head.push_str(&format!("Content-Length: {declared}\r\n")),

@@ -108,6 +108,22 @@ impl Host {
         Ok(c)
     }
 
+    /// Reaches the host once (`GET /v2/`, no credentials): any HTTP answer means it is there. A host that
+    /// cannot be reached gets one message naming the cause and the fix (SPEC §5.2).
+    pub fn ping(&self) -> Result<(), String> {
+        loop {
+            let base = lock(&self.base).clone();
+            match self.send_following(false, &format!("{base}/v2/"), "application/json", None, Want::Bytes(SMALL_LIMIT))
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if !self.config.tls_verify && base.starts_with("https://") && e.is_transport() => {
+                    *lock(&self.base) = base.replacen("https://", "http://", 1);
+                }
+                Err(e) => return Err(unreachable(&self.name, &base, e, self.config.tls_verify)),
+            }
+        }
+    }
+
     /// `GET`/`HEAD` `path` (under `/v2/`) for `repo`'s pull scope.
     pub fn request(
         &self,
@@ -133,6 +149,21 @@ impl Host {
                 }
                 Err(e) => return Err(e.into_source(&url)),
             };
+            if resp.status == 401 && resp.elsewhere {
+                // A redirect target asking for credentials gets none of the origin's (SPEC §5.3).
+                return Err(SourceError::Io(format!(
+                    "{url}: redirected to {} which asks for credentials; the credentials of {} are not sent there",
+                    resp.answered_by, self.name
+                )));
+            }
+            if resp.status == 401 && self.authorization(&scope)? != authorization {
+                // Another job learnt the challenge after this request left: send it again with what is
+                // known now (concurrency never changes a result, SPEC §5.2).
+                if !auth_retried {
+                    auth_retried = true;
+                    continue;
+                }
+            }
             match resp.status {
                 401 if !auth_retried => {
                     auth_retried = true;
@@ -146,7 +177,8 @@ impl Host {
                             self.fetch_token(c, &scope)?;
                             continue;
                         }
-                        Some("basic") if self.credential()?.is_some() && !*lock(&self.basic) => {
+                        // Retried once with Basic, whoever learnt the challenge first.
+                        Some("basic") if self.credential()?.is_some() => {
                             *lock(&self.basic) = true;
                             continue;
                         }
@@ -308,6 +340,8 @@ impl Host {
             };
             return Ok(Answer {
                 status,
+                elsewhere: authority(&url) != origin,
+                answered_by: authority(&url).to_string(),
                 challenge,
                 retry_after,
                 inner: Response { status, content_type, content_length, next, body },
@@ -319,6 +353,10 @@ impl Host {
 
 struct Answer {
     status: u16,
+    /// The response came from another host than the request's (after a redirect).
+    elsewhere: bool,
+    /// `scheme://host:port` that answered.
+    answered_by: String,
     challenge: Option<Challenge>,
     retry_after: Option<Duration>,
     inner: Response,
@@ -354,6 +392,47 @@ impl Transport {
             Transport::Other(m) => SourceError::Io(m),
         }
     }
+}
+
+/// The one message for a host that cannot be reached, with the fix.
+fn unreachable(name: &str, base: &str, e: Transport, tls_verify: bool) -> String {
+    let url = format!("{base}/v2/");
+    let e = match e {
+        Transport::Net(e) => e,
+        Transport::Other(m) => return format!("registry {name}: {m}"),
+    };
+    let text = e.to_string();
+    let (io_kind, tls) = match &e {
+        ureq::Error::Io(io) => (Some(io.kind()), io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())),
+        ureq::Error::Rustls(r) => (None, Some(r)),
+        _ => (None, None),
+    };
+    let cause = match (&e, tls) {
+        (ureq::Error::HostNotFound, _) => format!("{name} cannot be resolved (DNS): check the registry name"),
+        _ if text.contains("failed to lookup address") => {
+            format!("{name} cannot be resolved (DNS): check the registry name")
+        }
+        _ if io_kind == Some(std::io::ErrorKind::ConnectionRefused) => {
+            format!("the connection to {name} was refused: is the registry running, and is the port right?")
+        }
+        (ureq::Error::Timeout(_), _) => format!("{name} did not answer in time (--timeout)"),
+        (_, Some(rustls::Error::InvalidCertificate(c))) => format!(
+            "the TLS certificate of {name} is not trusted ({c:?}): put its CA certificate (or the server's own \
+             self-signed certificate) in --cert-dir DIR or /etc/containers/certs.d/{name}/ca.crt, or use \
+             --tls-verify=false"
+        ),
+        (_, Some(rustls::Error::InvalidMessage(_))) if tls_verify => {
+            format!(
+                "{name} does not speak TLS (a plain-HTTP registry?): use --tls-verify=false for a plain-HTTP registry"
+            )
+        }
+        (ureq::Error::Tls(_), _) | (_, Some(_)) => format!(
+            "the TLS handshake with {name} failed ({text}): check the certificate with --cert-dir DIR, or use \
+             --tls-verify=false"
+        ),
+        _ => format!("{name} cannot be reached ({text})"),
+    };
+    format!("registry {url}: {cause}")
 }
 
 /// An error for a response that was not a success, with the registry's error code when it gave one.

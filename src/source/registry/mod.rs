@@ -37,11 +37,18 @@ impl Registry {
     }
 
     fn host(&self, reference: &DockerRef) -> Arc<Host> {
+        self.host_named(reference.domain())
+    }
+
+    fn host_named(&self, domain: &str) -> Arc<Host> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        hosts
-            .entry(reference.domain().to_string())
-            .or_insert_with(|| Arc::new(Host::new(reference.domain(), self.config.clone())))
-            .clone()
+        hosts.entry(domain.to_string()).or_insert_with(|| Arc::new(Host::new(domain, self.config.clone()))).clone()
+    }
+
+    /// Reaches every host once before any image is checked; the first that cannot be reached ends the run
+    /// with its one message.
+    pub fn reach(&self, domains: &[String]) -> Result<(), String> {
+        domains.iter().try_for_each(|d| self.host_named(d).ping())
     }
 
     /// The repository path of `repo`, validated for use in a URL.
@@ -183,6 +190,13 @@ impl Source for Registry {
             200 => {}
             404 => return Err(SourceError::Missing(what)),
             _ => return Err(status_error(&format!("{}{url_path}", host.name), &resp)),
+        }
+        if !hash && resp.content_length.is_none() {
+            // Existence alone would pass any blob: the size is what `exist` mode checks (SPEC §5.3).
+            return Err(SourceError::Io(format!(
+                "{}{url_path}: HEAD answered without Content-Length, so the size cannot be checked (--blobs verify hashes it)",
+                host.name
+            )));
         }
         if let Some(len) = resp.content_length.filter(|l| *l != desc.size) {
             let m = if len > desc.size {
