@@ -83,9 +83,9 @@ struct Validate {
     source: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
-    /// Failed-image list (hangar format); written only when something failed.
-    #[arg(short = 'o', long = "failed", default_value = "sign-failed.txt")]
-    failed: PathBuf,
+    /// Failed-image list (hangar format); written only when something failed [default: sign-failed.txt].
+    #[arg(short = 'o', long = "failed")]
+    failed: Option<PathBuf>,
     /// Config and layers: hash them, only check they exist, or not at all [default: verify with
     /// --source, exist for a registry].
     #[arg(long, value_enum)]
@@ -303,7 +303,8 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::VerifyArchive(v) => {
             let sources = open_all(&v.paths, v.common.archive_options())?;
-            execute(sources, &v.paths, v.common, v.file.as_deref(), v.blobs, v.failed, false)
+            let failed = v.failed.map(FailedList::Explicit);
+            execute(sources, &v.paths, v.common, v.file.as_deref(), v.blobs, failed, None)
         }
         Command::Validate(v) | Command::Sign { command: SignCommand::Validate(v) } => validate(v),
         Command::List(l) => list(l),
@@ -348,16 +349,24 @@ fn validate(mut v: Validate) -> Result<u8> {
         let blobs = v.blobs.unwrap_or(BlobMode::Verify);
         let paths = vec![path];
         let sources = open_all(&paths, v.common.archive_options())?;
-        return execute(sources, &paths, v.common, Some(&v.file), blobs, Some(v.failed), true);
+        let failed = v.failed_list();
+        return execute(sources, &paths, v.common, Some(&v.file), blobs, Some(failed), None);
     }
     let blobs = v.blobs.unwrap_or(BlobMode::Exist);
     let registry = v.registry.registry()?;
-    registry.reach(&list_hosts(&v.file, &v.common)?).map_err(|e| anyhow!(e))?;
+    let hosts = list_hosts(&v.file, &v.common)?;
+    registry.reach(&hosts).map_err(|e| anyhow!(e))?;
+    let mode = report::RegistryMode {
+        hosts,
+        tls_verify: v.registry.tls_verify,
+        cert_dir: v.registry.cert_dir.as_ref().map(|d| d.display().to_string()),
+    };
     if v.common.jobs.is_none() {
         v.common.jobs = Some(8);
     }
     let sources: Vec<Box<dyn Source>> = vec![Box::new(registry)];
-    execute(sources, &[], v.common, Some(&v.file), blobs, Some(v.failed), true)
+    let failed = v.failed_list();
+    execute(sources, &[], v.common, Some(&v.file), blobs, Some(failed), Some(mode))
 }
 
 /// Opens every PATH; later parts of a split archive named too are folded into the first.
@@ -530,15 +539,35 @@ fn read_list(path: &Path, common: &Common) -> Result<Vec<ListLine>> {
     Ok(lines.iter().map(|l| l.with_overrides(common.registry.as_deref(), common.project.as_deref())).collect())
 }
 
+/// Where the failed list goes: a path the user gave (checked before work starts), or `validate`'s
+/// default `sign-failed.txt` (a warning when it cannot be written).
+enum FailedList {
+    Explicit(PathBuf),
+    Default(PathBuf),
+}
+
+impl Validate {
+    fn failed_list(&self) -> FailedList {
+        match &self.failed {
+            Some(p) => FailedList::Explicit(p.clone()),
+            None => FailedList::Default(PathBuf::from("sign-failed.txt")),
+        }
+    }
+}
+
 fn execute(
     sources: Vec<Box<dyn Source>>,
     paths: &[PathBuf],
     common: Common,
     list_file: Option<&Path>,
     blobs: BlobMode,
-    failed: Option<PathBuf>,
-    failed_is_default: bool,
+    failed_list: Option<FailedList>,
+    registry: Option<report::RegistryMode>,
 ) -> Result<u8> {
+    let failed_is_default = matches!(failed_list, Some(FailedList::Default(_)));
+    let failed = failed_list.map(|f| match f {
+        FailedList::Explicit(p) | FailedList::Default(p) => p,
+    });
     let keys = load_keys(&common.keys)?;
     let rekor_keys = load_keys(&common.rekor_keys)?;
     if !rekor_keys.is_empty() && keys.is_empty() {
@@ -617,6 +646,15 @@ fn execute(
         keys: keys.iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect(),
         signatures_checked: !keys.is_empty(),
         blobs_checked: blobs != BlobMode::Skip,
+        mode: report::Mode {
+            command_line: std::env::args().collect(),
+            blobs: format!("{blobs:?}").to_lowercase(),
+            signature_scope: format!("{:?}", common.signature_scope).to_lowercase(),
+            identity: if common.policy.is_some() { "per --policy requirement".into() } else { identity.to_string() },
+            platforms: platforms.wanted.iter().map(|w| w.to_string()).collect(),
+            registry,
+            duration_seconds: 0.0,
+        },
     };
     let policy = match &common.policy {
         Some(p) => Some(Policy::load(p).map_err(|e| anyhow!(e))?),
@@ -680,6 +718,7 @@ fn execute(
         );
     }
     let mut run = verify::run(source.as_ref(), targets, &opts);
+    ctx.mode.duration_seconds = started.elapsed().as_secs_f64();
     if let Some(expected) = &expected_sha256 {
         check_archive_sha256(source.as_ref(), expected, &mut run);
     }

@@ -25,6 +25,30 @@ pub struct Context {
     pub keys: Vec<(String, String)>,
     pub signatures_checked: bool,
     pub blobs_checked: bool,
+    /// How the run was made (SPEC §7 "the mode of the run").
+    pub mode: Mode,
+}
+
+/// The options that decide what a PASS means, recorded in the audit record.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Mode {
+    pub command_line: Vec<String>,
+    /// `verify`, `exist` or `skip`.
+    pub blobs: String,
+    pub signature_scope: String,
+    pub identity: String,
+    pub platforms: Vec<String>,
+    /// Registry runs: the hosts asked and how TLS was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryMode>,
+    pub duration_seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RegistryMode {
+    pub hosts: Vec<String>,
+    pub tls_verify: bool,
+    pub cert_dir: Option<String>,
 }
 
 /// One line per image: `PASS ref (…)` or `FAIL ref: kind: reason; …`.
@@ -174,6 +198,7 @@ pub fn report_value(run: &Run, ctx: &Context) -> Value {
         "keys": ctx.keys.iter().map(|(f, s)| json!({"file": f, "sha256_spki": s})).collect::<Vec<_>>(),
         "signatures_checked": ctx.signatures_checked,
         "blobs_checked": ctx.blobs_checked,
+        "mode": ctx.mode,
         "summary": summary,
         "results": run.results,
     })

@@ -318,8 +318,8 @@ fn a_case_folded_hangar_index_is_malformed() {
     let out = verify(&path, &[]);
     assert_eq!(out.code, 1, "{}", out.describe());
     assert!(
-        out.stderr.contains("keys \"List\" and \"list\" are one key")
-            || out.stdout.contains("keys \"List\" and \"list\" are one key"),
+        out.line_for("source ")
+            .is_some_and(|l| l.contains("malformed: index.json: the top-level object: key \"List\" is \"list\" to Go")),
         "{}",
         out.describe()
     );

@@ -1149,3 +1149,33 @@ fn basic_auth_at_j8_never_fails_spuriously() {
         assert_eq!(report["summary"]["passed"], 16, "round {round}\n{}", out.describe());
     }
 }
+
+#[test]
+fn the_referrers_capability_is_learnt_once_per_registry() {
+    // a multi-arch image: signatures are looked up for the index and each platform manifest
+    let content = multi_content();
+    let server = Hostile::start(move |req| content.respond(req));
+    let (out, report, _) =
+        hostile_run(&server, "registry.airlock.test/airlock/multi:v1", &["--signature-scope", "all"]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert_eq!(only_result(&report, &out)["status"], "pass");
+    let asked: Vec<String> =
+        server.requests().iter().filter(|r| r.path().contains("/referrers/")).map(|r| r.target.clone()).collect();
+    assert_eq!(asked.len(), 1, "the referrers API is asked once, then the tag fallback is used: {asked:?}");
+    assert!(server.count("/v2/airlock/multi/manifests/sha256-") >= 3, "the fallback tag is still looked up");
+}
+
+#[test]
+fn the_audit_record_says_where_it_looked() {
+    let content = single_content();
+    let server = Hostile::start(move |req| content.respond(req));
+    let (out, report, _) = hostile_run(&server, SINGLE, &[]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let mode = &report["mode"];
+    assert_eq!(mode["registry"]["hosts"], json!([server.addr]), "{mode:#}");
+    assert_eq!(mode["registry"]["tls_verify"], false, "{mode:#}");
+    assert_eq!(mode["blobs"], "exist", "{mode:#}");
+    assert_eq!(mode["signature_scope"], "auto", "{mode:#}");
+    assert_eq!(mode["identity"], format!("remap:{}=registry.airlock.test", server.addr), "{mode:#}");
+    assert!(mode["command_line"].as_array().unwrap().iter().any(|a| a == "validate"), "{mode:#}");
+}

@@ -65,6 +65,8 @@ pub struct Host {
     /// The host asked for Basic auth once: send it up front from then on.
     basic: Mutex<bool>,
     credential: Mutex<Option<Option<Credential>>>,
+    /// Whether the host answers the referrers API, once learnt (SPEC §5.2: asked once per registry).
+    pub referrers_api: Mutex<Option<bool>>,
 }
 
 fn agent(config: &HttpConfig, verify: bool) -> Agent {
@@ -95,6 +97,7 @@ impl Host {
             tokens: Mutex::new(HashMap::new()),
             basic: Mutex::new(false),
             credential: Mutex::new(None),
+            referrers_api: Mutex::new(None),
         }
     }
 

@@ -237,8 +237,15 @@ impl Source for Registry {
         let (r, path) = Self::repo_path(repo)?;
         let host = self.host(r);
         let url_path = format!("/v2/{path}/referrers/{digest}");
+        let known = *host.referrers_api.lock().unwrap_or_else(|p| p.into_inner());
+        if known == Some(false) {
+            return self.referrers_by_tag(r, &path, digest);
+        }
         let resp = host.request(false, &url_path, OCI_INDEX, &path, Want::Bytes(METADATA_LIMIT))?;
         let api = resp.status == 200 && resp.content_type.as_deref() == Some(OCI_INDEX);
+        if known.is_none() && (api || matches!(resp.status, 404 | 400 | 406)) {
+            *host.referrers_api.lock().unwrap_or_else(|p| p.into_inner()) = Some(api);
+        }
         if api {
             let mut found = Vec::new();
             let mut page = resp;
@@ -264,8 +271,14 @@ impl Source for Registry {
         if !(is_not_found(&resp) || matches!(resp.status, 400 | 406) || resp.status == 200) {
             return Err(status_error(&format!("{}{url_path}", host.name), &resp));
         }
-        // No referrers API: the `sha256-<hex>` fallback tag.
-        let Some(desc) = self.get_manifest(r, &path, &digest.referrers_tag())? else { return Ok(Vec::new()) };
+        self.referrers_by_tag(r, &path, digest)
+    }
+}
+
+impl Registry {
+    /// No referrers API: the `sha256-<hex>` fallback tag.
+    fn referrers_by_tag(&self, r: &DockerRef, path: &str, digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+        let Some(desc) = self.get_manifest(r, path, &digest.referrers_tag())? else { return Ok(Vec::new()) };
         let bytes = self.cached(&desc.digest).unwrap_or_default();
         let found = Self::index_manifests(&bytes, &format!("{r}:{}", digest.referrers_tag()))?;
         if found.len() > MAX_REFERRERS {
