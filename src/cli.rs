@@ -226,9 +226,10 @@ struct Common {
     /// Names the image of a source entry that carries no name.
     #[arg(long)]
     reference: Option<String>,
-    /// Which digests must be signed.
-    #[arg(long, value_enum, default_value = "auto")]
-    signature_scope: Scope,
+    /// Which digests must be signed [default: auto; platform with --policy, as containers-image checks
+    /// each instance it copies].
+    #[arg(long, value_enum)]
+    signature_scope: Option<Scope>,
     /// Parallel images and blobs.
     #[arg(short = 'j', long)]
     jobs: Option<usize>,
@@ -268,6 +269,12 @@ struct Common {
 }
 
 impl Common {
+    /// `--signature-scope`, or its default: `platform` under `--policy` (an index-only signature is "no
+    /// signature" to skopeo and podman), `auto` otherwise.
+    fn scope(&self) -> Scope {
+        self.signature_scope.unwrap_or(if self.policy.is_some() { Scope::Platform } else { Scope::Auto })
+    }
+
     fn archive_options(&self) -> ArchiveOptions {
         let progress = (!self.quiet && !self.no_progress).then(bytes_progress).flatten();
         ArchiveOptions { zstd_window_log_max: self.zstd_window_log_max, progress }
@@ -334,7 +341,7 @@ fn validate(mut v: Validate) -> Result<u8> {
     }
     if v.validate_manifest_index == Some(false) {
         eprintln!("airlock: note: --validate-manifest-index=false means --signature-scope platform");
-        v.common.signature_scope = Scope::Platform;
+        v.common.signature_scope = Some(Scope::Platform);
     }
     if v.common.keys.is_empty() && v.common.policy.is_none() && v.common.trusted_root.is_none() {
         bail!(
@@ -649,7 +656,7 @@ fn execute(
         mode: report::Mode {
             command_line: std::env::args().collect(),
             blobs: format!("{blobs:?}").to_lowercase(),
-            signature_scope: format!("{:?}", common.signature_scope).to_lowercase(),
+            signature_scope: format!("{:?}", common.scope()).to_lowercase(),
             identity: if common.policy.is_some() { "per --policy requirement".into() } else { identity.to_string() },
             platforms: platforms.wanted.iter().map(|w| w.to_string()).collect(),
             registry,
@@ -661,7 +668,6 @@ fn execute(
         None => None,
     };
     if let Some(p) = &policy {
-        ctx.keys = p.keys().iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect();
         ctx.signatures_checked = true;
         if source.contains_path(&p.file) {
             eprintln!(
@@ -693,7 +699,7 @@ fn execute(
         verification,
         platforms,
         require_platforms: common.require_platforms,
-        scope: common.signature_scope,
+        scope: common.scope(),
         blobs,
         jobs: common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         timeout: Some(common.timeout),
@@ -719,6 +725,10 @@ fn execute(
     }
     let mut run = verify::run(source.as_ref(), targets, &opts);
     ctx.mode.duration_seconds = started.elapsed().as_secs_f64();
+    if let Some(Verification::Policy(p)) = &opts.verification {
+        // Policy keys are read when a requirement is evaluated: report the ones that were.
+        ctx.keys = p.keys().iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect();
+    }
     if let Some(expected) = &expected_sha256 {
         check_archive_sha256(source.as_ref(), expected, &mut run);
     }

@@ -502,12 +502,46 @@ fn a_containers_policy_decides_per_scope() {
     assert_eq!(out.code, 0, "{}", out.describe());
 }
 
+/// A stock RHEL/Fedora policy: GPG `signedBy` for Red Hat's registries parses, and fails only what it
+/// governs (kind `error`); every other scope works.
+#[test]
+fn gpg_signed_by_fails_only_the_images_it_governs() {
+    let dir = tempfile::tempdir().unwrap();
+    let gpg = r#"[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}]"#;
+    let policy = policy_file(
+        dir.path(),
+        &format!(
+            r#"{{"default":[{{"type":"sigstoreSigned","keyPath":"{KEY}"}}],"transports":{{"docker":{{
+            "registry.access.redhat.com":{gpg},"registry.redhat.io":{gpg}}}}}}}"#
+        ),
+    );
+    let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "--policy", &policy]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    // a skopeo dir: copy has no name of its own: --reference names it into the GPG scope
+    let out = airlock([
+        "verify-archive",
+        "testdata/dirs/single-signed",
+        "--policy",
+        &policy,
+        "--reference",
+        "registry.access.redhat.com/ubi9:latest",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(
+        out.stdout.contains(
+            ": error: policy scope \"registry.access.redhat.com\": GPG signedBy requirements are not supported"
+        ),
+        "{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn bad_policies_and_conflicting_trust_flags_are_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     for json in [
         r#"{"default":[{"type":"sigstoreSigned","fulcio":{"caPath":"x"}}]}"#,
-        r#"{"default":[{"type":"signedBy","keyType":"GPGKeys","keyPath":"x"}]}"#,
+        r#"{"default":[{"type":"signedBy","keyType":"nope","keyPath":"x"}]}"#,
         r#"{"default":[{"type":"insecureAcceptAnything"}],"extra":true}"#,
         "{",
     ] {

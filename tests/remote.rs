@@ -1123,6 +1123,7 @@ fn basic_auth_at_j8_never_fails_spuriously() {
     let tmp = Scratch::new();
     let list = tmp.write("list", &(lines.join("\n") + "\n"));
     let report = tmp.s("report.json");
+    let failed = tmp.s("failed.txt");
     let creds = reg.creds_arg();
     let args = [
         "validate",
@@ -1141,6 +1142,8 @@ fn basic_auth_at_j8_never_fails_spuriously() {
         "registry.airlock.test/airlock/single",
         "--report",
         &report,
+        "-o",
+        &failed,
     ];
     for round in 0..5 {
         let (out, _) = run(&args, &[], None);

@@ -159,6 +159,17 @@ pub fn check(bytes: &[u8], fields: &[&str]) -> Result<(), JsonError> {
     de.end().map_err(|e| JsonError(format!("data after the JSON document: {e}")))
 }
 
+/// Checks `bytes` for exact duplicate keys only, at every depth (a parser that matches keys exactly, as
+/// containers-image's paranoid policy parser does, refuses every other spelling itself).
+pub fn check_exact(bytes: &[u8]) -> Result<(), JsonError> {
+    let rules = Rules { fields: &[], known: HashMap::new() };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    Check { shape: Shape::FreeForm, path: &Path::Root, rules: &rules }
+        .deserialize(&mut de)
+        .map_err(|e| JsonError(e.to_string()))?;
+    de.end().map_err(|e| JsonError(format!("data after the JSON document: {e}")))
+}
+
 /// Checks `bytes`, then decodes them as `T`.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8], fields: &[&str]) -> Result<T, JsonError> {
     check(bytes, fields)?;

@@ -25,8 +25,15 @@ impl Walk<'_> {
                         Kind::BadSignature,
                         format!("the policy rejects every image in scope {scope:?}"),
                     )),
-                    Requirement::Sigstore(trust) => {
-                        self.signatures(sig_source, trust, identity.cloned().as_slice(), hint)
+                    Requirement::Sigstore(req) => match req.trust() {
+                        Ok(trust) => self.signatures(sig_source, trust, identity.cloned().as_slice(), hint),
+                        Err(e) => self.result.fail(Finding::new(
+                            Kind::Error,
+                            format!("policy scope {scope:?}: the requirement cannot be evaluated: {e}"),
+                        )),
+                    },
+                    Requirement::Unsupported(why) => {
+                        self.result.fail(Finding::new(Kind::Error, format!("policy scope {scope:?}: {why}")))
                     }
                 }
             }

@@ -127,9 +127,8 @@ impl Source for Registry {
             (None, Some(t)) => t.to_string(),
             (None, None) => "latest".to_string(),
         };
-        let Some(desc) = self.get_manifest(reference, &path, &wanted)? else {
-            return Err(SourceError::Missing("its manifest in the registry".into()));
-        };
+        // Not there: the caller tries the line's other reading, or reports it missing.
+        let Some(desc) = self.get_manifest(reference, &path, &wanted)? else { return Ok(None) };
         if let Some(pinned) = reference.digest()
             && &desc.digest != pinned
         {

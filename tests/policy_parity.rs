@@ -1,0 +1,497 @@
+//! Policy parity (issue 8, SPEC §6.3): `airlock validate --policy` decides exactly as containers-image
+//! (skopeo 1.18) does for the same registry and policy.
+//!
+//! `testdata/policy-matrix/make-matrix.sh` recorded skopeo's decision on every row of
+//! `testdata/policy-matrix/cases.tsv` (policy × image reference × `--all`) against a registry at the FIXED
+//! address 127.0.0.7:5007 (sigstore signatures embed host:port, and ECDSA signatures are not
+//! reproducible), and exported that registry's storage as `registry.tar.gz`. This test serves those very
+//! bytes at that very address (Debian's `docker-registry`, CNCF distribution 2.8), runs
+//! `airlock validate -f LIST --policy POLICY --tls-verify=false` for every row from the directory skopeo
+//! ran in (relative key paths resolve against the working directory in containers-image), and compares:
+//!
+//! * skopeo accepted ⇔ airlock exits 0 and every result in its report is `pass`;
+//! * skopeo rejected the image ⇔ airlock exits 1 and a result is `fail`;
+//! * skopeo refused the policy ("Error loading trust policy") ⇔ airlock exits 2.
+//!
+//! Platforms: skopeo without `--all` checks only the linux/amd64 instance, so those rows run with
+//! `--arch amd64`; `--all` rows check every platform the images have (`amd64,arm64,arm/v7`).
+//!
+//! Two-segment references (SPEC §4): `127.0.0.7:5007/two:v1` is `127.0.0.7:5007/two:v1` to
+//! containers-image and `127.0.0.7:5007/library/two:v1` to hangar; airlock verifies every candidate that
+//! exists and all must pass. The registry holds both repositories, and the matrix always records the
+//! `library/` twin with the same policy, so the expected airlock decision for such a row is skopeo's
+//! decision for the row combined with skopeo's decision for its twin row (any policy error → policy
+//! error; any rejection → rejection). Both recorded decisions are printed with a disagreement.
+//!
+//! Every disagreement is printed; the test then asserts there are none ("N/N rows agree"). It is the
+//! measurement of issue 8: it fails while airlock has gaps, and must not be weakened or ignored.
+
+mod common;
+
+use common::registry::{http, require_tool};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where the matrix was recorded, and where the replay must serve it.
+const ADDR: &str = "127.0.0.7:5007";
+/// How long one airlock run may take before it counts as a hang.
+const HANG_LIMIT: Duration = Duration::from_secs(120);
+/// Platforms of the images in the matrix (for `--all` rows).
+const ALL_ARCHES: &str = "amd64,arm64,arm/v7";
+
+fn matrix_dir() -> PathBuf {
+    common::root().join("testdata").join("policy-matrix")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Decision {
+    Accept,
+    Reject,
+    PolicyError,
+}
+
+impl Decision {
+    fn parse(s: &str) -> Decision {
+        match s {
+            "accept" => Decision::Accept,
+            "reject" => Decision::Reject,
+            "policy-error" => Decision::PolicyError,
+            other => panic!("cases.tsv: unknown decision {other:?}"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Decision::Accept => "accept",
+            Decision::Reject => "reject",
+            Decision::PolicyError => "policy-error",
+        }
+    }
+
+    /// Both candidates of a two-segment line must pass: the stronger refusal wins.
+    fn and(self, other: Decision) -> Decision {
+        self.max(other)
+    }
+}
+
+/// One row of cases.tsv.
+#[derive(Clone, Debug)]
+struct Case {
+    id: String,
+    policy: String,
+    reference: String,
+    all: bool,
+    skopeo_exit: i32,
+    decision: Decision,
+    message: String,
+}
+
+fn load_cases() -> Vec<Case> {
+    let path = matrix_dir().join("cases.tsv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header = lines.next().expect("cases.tsv has a header");
+    assert_eq!(header, "id\tpolicy\treference\tall\tskopeo_exit\tdecision\tskopeo_message", "cases.tsv header changed");
+    let cases: Vec<Case> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 7, "cases.tsv: not 7 fields: {l:?}");
+            Case {
+                id: f[0].to_string(),
+                policy: f[1].to_string(),
+                reference: f[2].to_string(),
+                all: match f[3] {
+                    "0" => false,
+                    "1" => true,
+                    other => panic!("cases.tsv: all = {other:?}"),
+                },
+                skopeo_exit: f[4].parse().unwrap_or_else(|_| panic!("cases.tsv: skopeo_exit {:?}", f[4])),
+                decision: Decision::parse(f[5]),
+                message: f[6].to_string(),
+            }
+        })
+        .collect();
+    assert!(cases.len() >= 150, "cases.tsv has only {} rows", cases.len());
+    cases
+}
+
+/// `HOST/NAME:TAG` (two path segments after a registry host) → `HOST/library/NAME:TAG`, the hangar
+/// candidate (SPEC §4); None for any other shape.
+fn hangar_twin(reference: &str) -> Option<String> {
+    let (host, rest) = reference.split_once('/')?;
+    if !(host.contains('.') || host.contains(':') || host == "localhost") || rest.contains('/') {
+        return None;
+    }
+    Some(format!("{host}/library/{rest}"))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The registry: docker-registry at the fixed address over an unpacked copy of registry.tar.gz
+
+struct FixedRegistry {
+    watchdog: Child,
+    pid: u32,
+    log: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl FixedRegistry {
+    fn start() -> FixedRegistry {
+        require_tool("docker-registry", "docker-registry");
+        if TcpStream::connect_timeout(&ADDR.parse().expect("addr"), Duration::from_millis(300)).is_ok() {
+            panic!(
+                "something already listens on {ADDR}; the policy matrix must be served there (stop it: is \
+                 testdata/policy-matrix/make-matrix.sh running?)"
+            );
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let storage = tmp.path().join("storage");
+        std::fs::create_dir_all(&storage).expect("mkdir storage");
+        let tarball = matrix_dir().join("registry.tar.gz");
+        let file = std::fs::File::open(&tarball).unwrap_or_else(|e| panic!("{}: {e}", tarball.display()));
+        tar::Archive::new(flate2::read::GzDecoder::new(file))
+            .unpack(&storage)
+            .unwrap_or_else(|e| panic!("unpack {}: {e}", tarball.display()));
+        let config = tmp.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
+                 rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      \
+                 enabled: false\nhttp:\n  addr: {ADDR}\n  secret: airlock-policy-matrix\n",
+                storage.display()
+            ),
+        )
+        .expect("write config");
+        let log = tmp.path().join("registry.log");
+        // the registry runs under a watchdog shell that kills it when this test process is gone
+        const SCRIPT: &str = r#"P=$1; L=$2; shift 2
+"$@" >"$L" 2>&1 &
+C=$!
+echo "$C"
+while kill -0 "$P" 2>/dev/null && [ -d "/proc/$C" ] && ! grep -q '^State:.*Z' "/proc/$C/status" 2>/dev/null; do sleep 0.5; done
+kill -9 "$C" 2>/dev/null
+wait "$C" 2>/dev/null
+exit 0"#;
+        let mut watchdog = Command::new("sh")
+            .args(["-c", SCRIPT, "airlock-policy-matrix-registry"])
+            .arg(std::process::id().to_string())
+            .arg(&log)
+            .args(["docker-registry", "serve"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sh for docker-registry");
+        let mut line = String::new();
+        BufReader::new(watchdog.stdout.take().expect("stdout")).read_line(&mut line).expect("read pid");
+        let pid = line.trim().parse().unwrap_or_else(|_| panic!("watchdog did not report a pid: {line:?}"));
+        let reg = FixedRegistry { watchdog, pid, log, _tmp: tmp };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let up = http(ADDR, "GET", "/v2/", &[], b"")
+                .is_ok_and(|r| r.status == 200 && r.header("docker-distribution-api-version").is_some());
+            if up && reg.alive() {
+                return reg;
+            }
+            if !reg.alive() || Instant::now() > deadline {
+                panic!("docker-registry did not start on {ADDR}:\n{}", reg.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .is_ok_and(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for FixedRegistry {
+    fn drop(&mut self) {
+        if matches!(self.watchdog.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").args(["-9", &self.pid.to_string()]).status();
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until && matches!(self.watchdog.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.watchdog.kill();
+        }
+        let _ = self.watchdog.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Running airlock for one row
+
+/// What airlock did on one row.
+struct Outcome {
+    code: i32,
+    /// Each result's status in the report (none when no report was written).
+    statuses: Vec<String>,
+    /// The first error (`kind: message`) in the report, or the first stderr line that says something.
+    first_error: String,
+}
+
+impl Outcome {
+    fn decision(&self) -> Option<Decision> {
+        let all_pass = !self.statuses.is_empty() && self.statuses.iter().all(|s| s == "pass");
+        let some_fail = self.statuses.iter().any(|s| s == "fail");
+        match self.code {
+            0 if all_pass => Some(Decision::Accept),
+            1 if some_fail => Some(Decision::Reject),
+            2 => Some(Decision::PolicyError),
+            _ => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let status = if self.statuses.is_empty() { "no report".to_string() } else { self.statuses.join(",") };
+        format!("exit {}, status {status}: {}", self.code, self.first_error)
+    }
+}
+
+fn run_airlock(case: &Case) -> Outcome {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let list = scratch.path().join("images.txt");
+    std::fs::write(&list, format!("{}\n", case.reference)).expect("write list");
+    let report = scratch.path().join("report.json");
+    let failed = scratch.path().join("failed.txt");
+    let home = scratch.path().join("home");
+    std::fs::create_dir_all(&home).expect("mkdir home");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    cmd.arg("validate")
+        .arg("-f")
+        .arg(&list)
+        .arg("--policy")
+        .arg(&case.policy)
+        .arg("--tls-verify=false")
+        .arg("--report")
+        .arg(&report)
+        .args(["--format", "json", "--no-progress", "-o"])
+        .arg(&failed)
+        .args(["--arch", if case.all { ALL_ARCHES } else { "amd64" }])
+        // skopeo ran here: relative keyPaths and the policy path resolve against it
+        .current_dir(matrix_dir())
+        .env_remove("RUST_BACKTRACE");
+    for v in [
+        "REGISTRY_AUTH_FILE",
+        "XDG_RUNTIME_DIR",
+        "DOCKER_CONFIG",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.env("HOME", &home).env("NO_PROXY", "*").env("no_proxy", "*");
+    let started = Instant::now();
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("airlock");
+    let mut so = child.stdout.take().expect("stdout");
+    let mut se = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = so.read_to_end(&mut b);
+        b
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = se.read_to_end(&mut b);
+        b
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait airlock") {
+            break Some(s);
+        }
+        if started.elapsed() > HANG_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+    let code = status.and_then(|s| s.code()).unwrap_or(-1);
+    let mut statuses = Vec::new();
+    let mut first_error = String::new();
+    if let Ok(bytes) = std::fs::read(&report)
+        && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+    {
+        for r in v["results"].as_array().into_iter().flatten() {
+            statuses.push(r["status"].as_str().unwrap_or("?").to_string());
+            if first_error.is_empty()
+                && let Some(e) = r["errors"].as_array().and_then(|a| a.first())
+            {
+                first_error =
+                    format!("{}: {}", e["kind"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("?"));
+            }
+        }
+    }
+    if status.is_none() {
+        first_error = format!("HUNG (killed after {HANG_LIMIT:?})");
+    } else if stderr.contains("panicked") {
+        first_error = format!("PANIC: {}", one_line(&stderr));
+    } else if first_error.is_empty() {
+        // no report, or a report without errors: what airlock said (stderr first, then stdout)
+        let said = stderr
+            .lines()
+            .find(|l| l.contains("error"))
+            .or_else(|| stderr.lines().find(|l| !l.trim().is_empty() && !l.contains("warning:")))
+            .or_else(|| stdout.lines().find(|l| l.starts_with("FAIL ") || l.starts_with("PASS ")))
+            .unwrap_or("");
+        first_error = one_line(said);
+    }
+    Outcome { code, statuses, first_error }
+}
+
+fn one_line(s: &str) -> String {
+    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > 300 { format!("{}…", s.chars().take(300).collect::<String>()) } else { s }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+#[test]
+fn airlock_decides_every_policy_matrix_row_as_skopeo_did() {
+    let cases = load_cases();
+    let _registry = FixedRegistry::start();
+
+    // the twin of a two-segment reference: same policy, same --all, REG/library/NAME
+    let by_key: HashMap<(String, bool, String), &Case> =
+        cases.iter().map(|c| ((c.policy.clone(), c.all, c.reference.clone()), c)).collect();
+    let expected = |c: &Case| -> (Decision, Option<&Case>) {
+        let twin = hangar_twin(&c.reference).and_then(|t| by_key.get(&(c.policy.clone(), c.all, t)).copied());
+        match twin {
+            Some(t) => (c.decision.and(t.decision), Some(t)),
+            None => (c.decision, None),
+        }
+    };
+
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..cases.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= cases.len() {
+                        break;
+                    }
+                    let o = run_airlock(&cases[i]);
+                    outcomes.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(o);
+                }
+            });
+        }
+    });
+    let outcomes: Vec<Outcome> =
+        outcomes.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|o| o.expect("ran")).collect();
+
+    let mut disagreements = 0usize;
+    let mut per_policy: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (c, o) in cases.iter().zip(&outcomes) {
+        let (want, twin) = expected(c);
+        let agree = o.decision() == Some(want);
+        let e = per_policy.entry(c.policy.as_str()).or_default();
+        e.0 += 1;
+        if agree {
+            continue;
+        }
+        e.1 += 1;
+        disagreements += 1;
+        let mut line = format!(
+            "DISAGREE {} {} {}{}: skopeo {} (exit {}){}",
+            c.id,
+            c.policy,
+            c.reference,
+            if c.all { " --all" } else { "" },
+            c.decision.name(),
+            c.skopeo_exit,
+            if c.message.is_empty() { String::new() } else { format!(": {}", c.message) },
+        );
+        if let Some(t) = twin {
+            line.push_str(&format!(
+                " | twin {} {}: skopeo {}{} | expected {}",
+                t.id,
+                t.reference,
+                t.decision.name(),
+                if t.message.is_empty() { String::new() } else { format!(": {}", t.message) },
+                want.name()
+            ));
+        }
+        line.push_str(&format!(" | airlock {}", o.describe()));
+        println!("{line}");
+    }
+    println!("--- disagreements per policy (rows, disagreeing)");
+    for (p, (n, bad)) in &per_policy {
+        if *bad > 0 {
+            println!("{p}: {bad}/{n}");
+        }
+    }
+    let total = cases.len();
+    println!("{}/{} rows agree", total - disagreements, total);
+    assert_eq!(disagreements, 0, "{}/{total} rows agree; every disagreement is printed above", total - disagreements);
+}
+
+#[test]
+fn the_matrix_is_complete() {
+    // every policy file the rows name exists, and every committed policy has rows
+    let cases = load_cases();
+    let dir = matrix_dir();
+    for c in &cases {
+        assert!(dir.join(&c.policy).is_file(), "{}: {} is missing", c.id, c.policy);
+        assert!(
+            c.reference.starts_with(&format!("{ADDR}/")),
+            "{}: {} is not in the matrix registry",
+            c.id,
+            c.reference
+        );
+    }
+    let mut named: Vec<&str> = cases.iter().map(|c| c.policy.as_str()).collect();
+    named.sort_unstable();
+    named.dedup();
+    let mut files: Vec<String> = std::fs::read_dir(dir.join("policies"))
+        .expect("policies/")
+        .map(|e| format!("policies/{}", e.expect("entry").file_name().to_string_lossy()))
+        .collect();
+    files.sort();
+    assert_eq!(named, files.iter().map(String::as_str).collect::<Vec<_>>(), "policies/ and cases.tsv disagree");
+    // the decisions cover all three outcomes, with and without --all
+    for d in [Decision::Accept, Decision::Reject, Decision::PolicyError] {
+        assert!(cases.iter().any(|c| c.decision == d), "no {} row", d.name());
+    }
+    assert!(cases.iter().any(|c| c.all) && cases.iter().any(|c| !c.all));
+    // a two-segment row always has its library/ twin (the replay's expectation needs both)
+    let refs: std::collections::HashSet<(&str, bool, &str)> =
+        cases.iter().map(|c| (c.policy.as_str(), c.all, c.reference.as_str())).collect();
+    for c in &cases {
+        if c.reference.starts_with(&format!("{ADDR}/two")) {
+            let twin = hangar_twin(&c.reference).expect("two-segment");
+            assert!(
+                refs.contains(&(c.policy.as_str(), c.all, twin.as_str())),
+                "{}: no twin row for {}",
+                c.id,
+                c.reference
+            );
+        }
+    }
+}
