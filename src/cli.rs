@@ -145,13 +145,21 @@ impl RegistryArgs {
             std::fs::metadata(f).with_context(|| format!("--authfile {}", f.display()))?;
         }
         let credentials = CredentialSources { explicit, authfile: self.authfile.clone() };
-        let roots = client::load_roots(self.cert_dir.as_deref()).map_err(|e| anyhow!(e))?;
+        let cert_dir = match &self.cert_dir {
+            Some(d) => client::cert_dir(d).map_err(|e| anyhow!(e))?,
+            None => Vec::new(),
+        };
         if !self.tls_verify {
             eprintln!(
                 "airlock: warning: --tls-verify=false: registry certificates are not checked and plain HTTP is allowed"
             );
         }
-        Ok(Registry::new(HttpConfig { tls_verify: self.tls_verify, roots: std::sync::Arc::new(roots), credentials }))
+        Ok(Registry::new(HttpConfig {
+            tls_verify: self.tls_verify,
+            system_roots: std::sync::Arc::new(client::system_roots()),
+            cert_dir: std::sync::Arc::new(cert_dir),
+            credentials,
+        }))
     }
 }
 

@@ -393,6 +393,23 @@ fn tls_registry_needs_its_ca() {
     }
 }
 
+/// A self-signed server certificate placed in --cert-dir is trusted as itself (Go's rule; webpki alone
+/// refuses a CA certificate as a server's leaf).
+#[test]
+fn a_self_signed_certificate_in_cert_dir_is_trusted_as_itself() {
+    let reg = Registry::start(Mode::SelfSigned);
+    load_single(&reg);
+    let certs = reg.cert_dir.clone().unwrap();
+    assert_passes(&reg.addr, &["--cert-dir", certs.to_str().unwrap()], &[], "self-signed with --cert-dir");
+    let (out, _) = unreachable(&reg.addr, &[]);
+    assert!(out.stderr.contains("is not trusted") && out.stderr.contains("--cert-dir"), "{}", out.describe());
+    // another registry's self-signed certificate does not vouch for this one
+    let other = Registry::start(Mode::SelfSigned);
+    let other_certs = other.cert_dir.clone().unwrap();
+    let (out, _) = unreachable(&reg.addr, &["--cert-dir", other_certs.to_str().unwrap()]);
+    assert!(out.stderr.contains("is not trusted"), "{}", out.describe());
+}
+
 /// A registry that cannot be reached ends the run before any image, with one message: exit 2.
 fn unreachable(addr: &str, extra: &[&str]) -> (Output, bool) {
     let tmp = Scratch::new();

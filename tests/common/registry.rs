@@ -34,6 +34,9 @@ pub enum Mode {
     Plain,
     /// HTTPS with a server certificate for IP 127.0.0.1 from a generated CA (`cert_dir/ca.crt`).
     Tls,
+    /// HTTPS with a self-signed server certificate (`CA:TRUE`, as `openssl req -x509` makes it), which
+    /// `cert_dir/registry.crt` holds.
+    SelfSigned,
     /// Plain HTTP, htpasswd Basic auth (`creds`).
     Basic,
     /// Plain HTTP, `auth: token`: Bearer tokens from the harness's token endpoint, which grants
@@ -102,6 +105,22 @@ impl Registry {
             Mode::Plain => {}
             Mode::Tls => {
                 let certs = make_tls_certs(&dir);
+                tls = format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.join("server.crt").display(),
+                    dir.join("server.key").display()
+                );
+                cert_dir = Some(certs);
+            }
+            Mode::SelfSigned => {
+                let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+                let mut a = vec!["req", "-x509", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"];
+                a.extend(["-days", "3", "-keyout", "server.key", "-out", "server.crt"]);
+                a.extend(ec);
+                openssl(&dir, &a);
+                let certs = dir.join("certs");
+                std::fs::create_dir_all(&certs).expect("mkdir certs");
+                std::fs::copy(dir.join("server.crt"), certs.join("registry.crt")).expect("copy registry.crt");
                 tls = format!(
                     "  tls:\n    certificate: {}\n    key: {}\n",
                     dir.join("server.crt").display(),
@@ -224,7 +243,9 @@ fn wait_ready(p: &Process, addr: &str, mode: Mode, log: &Path) -> Result<(), Str
             Mode::Plain | Mode::Basic | Mode::Token => http(addr, "GET", "/v2/", &[], b"").is_ok_and(|r| {
                 (r.status == 200 || r.status == 401) && r.header("docker-distribution-api-version").is_some()
             }),
-            Mode::Tls => TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_millis(200)).is_ok(),
+            Mode::Tls | Mode::SelfSigned => {
+                TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_millis(200)).is_ok()
+            }
         };
         if up {
             // a port race shows as our process exiting right after someone else answered

@@ -5,12 +5,13 @@
 use super::auth::{Challenge, Credential, CredentialSources, parse_challenge};
 use crate::source::SourceError;
 use base64::Engine as _;
+use rustls_pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ureq::Agent;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::tls::TlsConfig;
 
 /// Error bodies and tokens are read up to this size (SPEC §8).
 const SMALL_LIMIT: u64 = 1 << 20;
@@ -23,8 +24,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Clone)]
 pub struct HttpConfig {
     pub tls_verify: bool,
-    /// System roots plus `--cert-dir` certificates.
-    pub roots: Arc<Vec<Certificate<'static>>>,
+    /// The system roots.
+    pub system_roots: Arc<Vec<CertificateDer<'static>>>,
+    /// `--cert-dir` certificates: trusted for every host, each as itself too.
+    pub cert_dir: Arc<Vec<CertificateDer<'static>>>,
     pub credentials: CredentialSources,
 }
 
@@ -69,29 +72,44 @@ pub struct Host {
     pub referrers_api: Mutex<Option<bool>>,
 }
 
-fn agent(config: &HttpConfig, verify: bool) -> Agent {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = TlsConfig::builder()
-        .root_certs(RootCerts::Specific(config.roots.clone()))
-        .disable_verification(!verify)
-        .unversioned_rustls_crypto_provider(provider)
-        .build();
+fn agent_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
     Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .tls_config(tls)
         .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+}
+
+/// An agent that verifies the host's certificate with its own roots and pinned certificates (`tls.rs`);
+/// `certs.d` folders are named by `host:port`, or by the host alone.
+fn verifying_agent(name: &str, config: &HttpConfig) -> Agent {
+    use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+    let mut certs = super::tls::host_certs(name, &config.system_roots, &config.cert_dir);
+    if let Some((host, _)) = name.split_once(':') {
+        let bare = super::tls::host_certs(host, &[], &[]).pinned;
+        certs.roots.extend(bare.iter().cloned());
+        certs.pinned.extend(bare);
+    }
+    let tls = super::tls::client_config(&certs);
+    let connector =
+        ConnectProxyConnector::default().chain(TcpConnector::default()).chain(super::tls::TlsConnector { config: tls });
+    Agent::with_parts(agent_config().build(), connector, ureq::unversioned::resolver::DefaultResolver::default())
+}
+
+/// `--tls-verify=false`: any certificate, and plain HTTP.
+fn insecure_agent() -> Agent {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = TlsConfig::builder().disable_verification(true).unversioned_rustls_crypto_provider(provider).build();
+    agent_config().tls_config(tls).build().into()
 }
 
 impl Host {
     pub fn new(name: &str, config: HttpConfig) -> Host {
         let api = if name == "docker.io" { "registry-1.docker.io" } else { name };
+        let agent = verifying_agent(name, &config);
         Host {
             name: name.to_string(),
-            agent: agent(&config, true),
-            insecure_agent: agent(&config, false),
+            agent,
+            insecure_agent: insecure_agent(),
             base: Mutex::new(format!("https://{api}")),
             config,
             tokens: Mutex::new(HashMap::new()),
@@ -391,6 +409,9 @@ impl Transport {
     fn into_source(self, url: &str) -> SourceError {
         match self {
             Transport::Net(ureq::Error::Timeout(t)) => SourceError::Io(format!("{url}: timed out ({t}; --timeout)")),
+            Transport::Net(e @ (ureq::Error::Tls(_) | ureq::Error::Rustls(_))) => SourceError::Io(format!(
+                "{url}: {e} (TLS: trust the registry's CA with --cert-dir DIR, or use --tls-verify=false)"
+            )),
             Transport::Net(e) => SourceError::Io(format!("{url}: {e}")),
             Transport::Other(m) => SourceError::Io(m),
         }
@@ -525,44 +546,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The system roots (`$SSL_CERT_FILE`, else Debian's bundle) plus every `*.crt` in `cert_dir`.
-pub fn load_roots(cert_dir: Option<&std::path::Path>) -> Result<Vec<Certificate<'static>>, String> {
-    let mut roots = Vec::new();
+/// The system roots (`$SSL_CERT_FILE`, else Debian's bundle).
+pub fn system_roots() -> Vec<CertificateDer<'static>> {
     let system = std::env::var_os("SSL_CERT_FILE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-    if let Ok(pem) = std::fs::read(&system) {
-        roots.extend(certificates(&pem));
-    }
-    if let Some(dir) = cert_dir {
-        let listing = std::fs::read_dir(dir).map_err(|e| format!("--cert-dir {}: {e}", dir.display()))?;
-        let mut found = 0;
-        for entry in listing.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "crt") {
-                let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let certs = certificates(&pem);
-                if certs.is_empty() {
-                    return Err(format!("{}: no PEM certificate", path.display()));
-                }
-                found += certs.len();
-                roots.extend(certs);
-            }
-        }
-        if found == 0 {
-            return Err(format!("--cert-dir {}: no *.crt certificate", dir.display()));
-        }
-    }
-    Ok(roots)
+    std::fs::read(&system).map(|pem| super::tls::pem_certs(&pem)).unwrap_or_default()
 }
 
-fn certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
-    ureq::tls::parse_pem(pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
-            _ => None,
-        })
-        .collect()
+/// Every `*.crt` in `--cert-dir` (an error when there is none, or one holds no certificate).
+pub fn cert_dir(dir: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let listing = std::fs::read_dir(dir).map_err(|e| format!("--cert-dir {}: {e}", dir.display()))?;
+    let mut found = Vec::new();
+    for entry in listing.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "crt") {
+            let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let certs = super::tls::pem_certs(&pem);
+            if certs.is_empty() {
+                return Err(format!("{}: no PEM certificate", path.display()));
+            }
+            found.extend(certs);
+        }
+    }
+    if found.is_empty() {
+        return Err(format!("--cert-dir {}: no *.crt certificate", dir.display()));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod client;
+mod tls;
 
 use crate::digest::{Digest, VerifyingReader, check_bytes};
 use crate::oci::manifest::{self, Document};
