@@ -1172,17 +1172,34 @@ fn basic_auth_at_j8_never_fails_spuriously() {
 
 #[test]
 fn the_referrers_capability_is_learnt_once_per_registry() {
-    // a multi-arch image: signatures are looked up for the index and each platform manifest
-    let content = multi_content();
+    // a multi-arch image without `.sig` attachments: referrers are looked up for the index and each
+    // selected platform manifest
+    let mut content = multi_content();
+    content.tags.retain(|(_, tag), _| !tag.ends_with(".sig"));
     let server = Hostile::start(move |req| content.respond(req));
     let (out, report, _) =
         hostile_run(&server, "registry.airlock.test/airlock/multi:v1", &["--signature-scope", "all"]);
-    assert_eq!(out.code, 0, "{}", out.describe());
-    assert_eq!(only_result(&report, &out)["status"], "pass");
+    assert_fails(&out, &report, "unsigned", &["no signature exists"], "no signatures at all");
     let asked: Vec<String> =
         server.requests().iter().filter(|r| r.path().contains("/referrers/")).map(|r| r.target.clone()).collect();
     assert_eq!(asked.len(), 1, "the referrers API is asked once, then the tag fallback is used: {asked:?}");
     assert!(server.count("/v2/airlock/multi/manifests/sha256-") >= 3, "the fallback tag is still looked up");
+}
+
+/// An accepted `.sig` signature ends the search: referrers are not fetched for it.
+#[test]
+fn an_accepted_attachment_signature_needs_no_referrer_lookup() {
+    let content = single_content();
+    let server = Hostile::start(move |req| content.respond(req));
+    let (out, report, _) = hostile_run(&server, SINGLE, &[]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert_eq!(only_result(&report, &out)["status"], "pass");
+    let paths: Vec<String> = server.requests().iter().map(|r| format!("{} {}", r.method, r.path())).collect();
+    let referrer_lookup =
+        |p: &String| p.contains("/referrers/") || (p.contains("/manifests/sha256-") && !p.ends_with(".sig"));
+    assert!(!paths.iter().any(referrer_lookup), "{paths:#?}");
+    // the tag, the .sig manifest, its payload, the config and the layer: 5 requests, plus /v2/ once
+    assert_eq!(paths.len(), 6, "{paths:#?}");
 }
 
 #[test]

@@ -57,12 +57,32 @@ pub fn check(
     digest: &Digest,
     trust: &Trust,
 ) -> Outcome {
-    let found = match gather(source, repo, digest) {
+    let read_error =
+        |e: SourceError| Outcome::Rejected { kind: e.kind(), message: format!("reading signatures for {digest}: {e}") };
+    // `.sig` attachments and `signature-N` files first (what containers-image reads); referrers only when
+    // none of them is accepted: one accepted signature suffices, and a registry is asked less.
+    let mut found = match gather_attachments(source, repo, digest) {
         Ok(f) => f,
-        Err(e) => {
-            return Outcome::Rejected { kind: e.kind(), message: format!("reading signatures for {digest}: {e}") };
-        }
+        Err(e) => return read_error(e),
     };
+    let mut reasons: Vec<(Kind, String)> = Vec::new();
+    for candidate in &found.candidates {
+        match evaluate(candidate, image, digest, trust) {
+            Ok(accepted) => return Outcome::Accepted(accepted),
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    let referrers = match gather_referrers(source, repo, digest) {
+        Ok(r) => r,
+        Err(e) => return read_error(e),
+    };
+    for candidate in &referrers {
+        match evaluate(candidate, image, digest, trust) {
+            Ok(accepted) => return Outcome::Accepted(accepted),
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    found.candidates.extend(referrers);
     if found.candidates.is_empty() {
         let mut message = "A signature was required, but no signature exists".to_string();
         if found.non_sigstore + found.non_signature_attachments > 0 {
@@ -76,13 +96,6 @@ pub fn check(
             message.push_str(&hint);
         }
         return Outcome::Rejected { kind: Kind::Unsigned, message };
-    }
-    let mut reasons: Vec<(Kind, String)> = Vec::new();
-    for candidate in &found.candidates {
-        match evaluate(candidate, image, digest, trust) {
-            Ok(accepted) => return Outcome::Accepted(accepted),
-            Err(reason) => reasons.push(reason),
-        }
     }
     let kind = if reasons.iter().any(|(k, _)| *k == Kind::IdentityMismatch) {
         Kind::IdentityMismatch
@@ -100,8 +113,9 @@ pub fn check(
     Outcome::Rejected { kind, message }
 }
 
-/// Every candidate the source holds for `digest`. Discovery is liberal; acceptance is strict.
-fn gather(source: &dyn Source, repo: Option<&DockerRef>, digest: &Digest) -> Result<Found, SourceError> {
+/// The `signature-N` files and `.sig` manifests the source holds for `digest`. Discovery is liberal;
+/// acceptance is strict.
+fn gather_attachments(source: &dyn Source, repo: Option<&DockerRef>, digest: &Digest) -> Result<Found, SourceError> {
     let mut found = source.raw_signatures(digest)?;
     for desc in source.signature_manifests(repo, digest)? {
         let what = format!("signature manifest {}", desc.digest);
@@ -136,6 +150,16 @@ fn gather(source: &dyn Source, repo: Option<&DockerRef>, digest: &Digest) -> Res
             });
         }
     }
+    Ok(found)
+}
+
+/// The sigstore bundles among the referrers of `digest`.
+fn gather_referrers(
+    source: &dyn Source,
+    repo: Option<&DockerRef>,
+    digest: &Digest,
+) -> Result<Vec<Candidate>, SourceError> {
+    let mut found = Vec::new();
     let referrers = source.referrers(repo, digest)?;
     if referrers.len() > MAX_SIGNATURES {
         return Err(SourceError::Malformed(format!(
@@ -157,7 +181,7 @@ fn gather(source: &dyn Source, repo: Option<&DockerRef>, digest: &Digest) -> Res
                 return Err(SourceError::Malformed(format!("{what}: a {}-byte bundle is over the limit", layer.size)));
             }
             let bytes = source.read(repo, layer)?;
-            found.candidates.push(Candidate::Bundle { bytes, origin: what.clone() });
+            found.push(Candidate::Bundle { bytes, origin: what.clone() });
         }
     }
     Ok(found)
