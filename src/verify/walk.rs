@@ -89,6 +89,8 @@ fn verify_subject(
         visited: HashSet::new(),
         descriptors: 0,
         stopped: false,
+        present: Vec::new(),
+        matched: 0,
     };
     walk.node(&desc, 0, &[], true);
     if walk.stopped {
@@ -120,6 +122,9 @@ pub(super) struct Walk<'a> {
     descriptors: usize,
     /// The walk hit a bound (descriptors, time): the image fails and nothing more is checked.
     stopped: bool,
+    /// Platforms the image's indexes list, at any depth, and how many children were selected.
+    present: Vec<Platform>,
+    matched: usize,
 }
 
 impl Walk<'_> {
@@ -187,7 +192,12 @@ impl Walk<'_> {
         }
         let Some(doc) = self.document(desc) else { return };
         match doc.as_ref() {
-            Ok(Document::Index(index)) => self.index(desc, &index.manifests, depth, ancestors, top),
+            Ok(Document::Index(index)) => {
+                self.index(desc, &index.manifests, depth, ancestors);
+                if top && !self.stopped {
+                    self.platform_coverage();
+                }
+            }
             Ok(Document::Manifest(m)) if top => self.manifest(desc, m, None, ancestors),
             Ok(Document::Manifest(_)) => self.result.fail(Finding::new(
                 Kind::Malformed,
@@ -198,7 +208,7 @@ impl Walk<'_> {
     }
 
     /// An index: every child a runtime could pull for a selected platform is verified (SPEC §3.3).
-    fn index(&mut self, desc: &Desc, children: &[Desc], depth: usize, ancestors: &[Digest], top: bool) {
+    fn index(&mut self, desc: &Desc, children: &[Desc], depth: usize, ancestors: &[Digest]) {
         self.indexes.push(desc.clone());
         self.result.platforms.push(PlatformResult {
             digest: desc.digest.clone(),
@@ -211,8 +221,6 @@ impl Walk<'_> {
         }
         let mut chain = ancestors.to_vec();
         chain.push(desc.digest.clone());
-        let mut present = Vec::new();
-        let mut matched = 0;
         for child in children {
             if self.stopped {
                 return;
@@ -224,14 +232,14 @@ impl Walk<'_> {
                 self.node(child, depth + 1, &chain, false);
                 continue;
             }
-            if let Some(p) = &child.platform {
-                present.push(p.clone());
+            if let Some(p) = child.platform.as_ref().filter(|p| !self.present.contains(p)) {
+                self.present.push(p.clone());
             }
             let selected = child.platform.as_ref().is_none_or(|p| self.opts.platforms.matches(p));
             if !selected {
                 continue;
             }
-            matched += 1;
+            self.matched += 1;
             let shown = child.platform.as_ref().map(Platform::to_string);
             if !is_manifest_type(&child.media_type) {
                 // Docker and containerd pull the first platform match whatever its media type says.
@@ -248,16 +256,13 @@ impl Walk<'_> {
             }
             self.child(child, shown, &chain);
         }
-        self.platform_coverage(&present, matched, top);
     }
 
-    /// Fails or notes the wanted platforms an index does not have.
-    fn platform_coverage(&mut self, present: &[Platform], matched: usize, top: bool) {
-        if !top {
-            return;
-        }
+    /// Fails or notes the wanted platforms the image's indexes do not have.
+    fn platform_coverage(&mut self) {
+        let present = &self.present;
         let absent: Vec<String> = self.opts.platforms.absent(present).iter().map(|w| w.to_string()).collect();
-        if matched == 0 && self.selected.is_empty() {
+        if self.matched == 0 && self.selected.is_empty() {
             let have: Vec<String> = present.iter().map(|p| p.to_string()).collect();
             let have = if have.is_empty() { "no platforms".to_string() } else { have.join(", ") };
             let message = format!("no platform matches {} (the image has {have})", self.wanted());
