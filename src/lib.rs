@@ -1,7 +1,6 @@
 //! airlock: verify container image bundles (OCI layouts, archives, registries) and their sigstore
 //! signatures, offline first. The binary in `main.rs` is glue; everything lives in this library.
 
-pub mod cli;
 pub mod deadline;
 pub mod digest;
 pub mod finding;
@@ -10,6 +9,7 @@ pub mod listing;
 pub mod oci;
 pub mod reference;
 pub mod report;
+pub mod session;
 pub mod signature;
 pub mod source;
 pub mod verify;

@@ -1,4 +1,6 @@
 //! The airlock binary: glue around the library.
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    airlock::cli::main()
+    cli::main()
 }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Json,
     Yaml,
@@ -25,6 +25,8 @@ pub struct Context {
     pub keys: Vec<(String, String)>,
     pub signatures_checked: bool,
     pub blobs_checked: bool,
+    /// The key that verified `--archive-signature`, when one did.
+    pub archive_signature: Option<String>,
     /// How the run was made (SPEC §7 "the mode of the run").
     pub mode: Mode,
 }
@@ -194,7 +196,7 @@ pub fn report_value(run: &Run, ctx: &Context) -> Value {
         "tool": "airlock",
         "version": crate::VERSION,
         "time": now_rfc3339(),
-        "source": {"paths": ctx.paths, "sha256": sha},
+        "source": {"paths": ctx.paths, "sha256": sha, "signature": ctx.archive_signature.as_ref().map(|k| json!({"verified_by": k}))},
         "keys": ctx.keys.iter().map(|(f, s)| json!({"file": f, "sha256_spki": s})).collect::<Vec<_>>(),
         "signatures_checked": ctx.signatures_checked,
         "blobs_checked": ctx.blobs_checked,

@@ -23,7 +23,7 @@ pub const MAX_DEPTH: usize = 8;
 pub const MAX_WALK: usize = 100_000;
 
 /// `--blobs`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlobMode {
     /// Hash every config and layer.
     Verify,
@@ -34,7 +34,7 @@ pub enum BlobMode {
 }
 
 /// `--signature-scope`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     /// Each platform signed itself or through a signed index that lists it.
     Auto,

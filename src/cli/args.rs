@@ -1,0 +1,288 @@
+//! The command line as clap sees it: commands, flags grouped under help headings, their defaults.
+//! Nothing here decides anything; `request.rs` turns these values into a library `Request`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "airlock",
+    version = airlock::VERSION,
+    about = "Verify container image bundles and their sigstore signatures, offline first"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Verify OCI layouts, skopeo dir: directories and image archives, offline.
+    VerifyArchive(Box<VerifyArchive>),
+    /// hangar `sign validate` compatible: verify the images of a list (against --source PATH).
+    Validate(Box<Validate>),
+    /// hangar compatibility: `airlock sign validate` is `airlock validate`.
+    Sign {
+        #[command(subcommand)]
+        command: SignCommand,
+    },
+    /// List what a source holds: images, platforms, signatures.
+    List(ListArgs),
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page.
+    Man,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SignCommand {
+    /// Same as `airlock validate`.
+    Validate(Box<Validate>),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArchive {
+    /// Layouts, dir: directories or archives; several PATHs are one source for signature lookup.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Image list (hangar format): verify exactly these images and report those missing.
+    #[arg(short = 'f', long = "file", help_heading = "Input")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+    /// Failed-image list (hangar format); written only when something failed.
+    #[arg(short = 'o', long = "failed", help_heading = "Output")]
+    pub failed: Option<PathBuf>,
+    /// Config and layers: hash them, only check they exist, or not at all.
+    #[arg(long, value_enum, default_value = "verify", help_heading = "Input")]
+    pub blobs: Blobs,
+}
+
+#[derive(Args, Debug)]
+pub struct Validate {
+    /// Image list (hangar format).
+    #[arg(short = 'f', long = "file", required = true, help_heading = "Input")]
+    pub file: PathBuf,
+    /// Use a layout or archive instead of a registry.
+    #[arg(long, help_heading = "Input")]
+    pub source: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+    /// Failed-image list (hangar format); written only when something failed [default: sign-failed.txt].
+    #[arg(short = 'o', long = "failed", help_heading = "Output")]
+    pub failed: Option<PathBuf>,
+    /// Config and layers: hash them, only check they exist, or not at all [default: verify with
+    /// --source, exist for a registry].
+    #[arg(long, value_enum, help_heading = "Input")]
+    pub blobs: Option<Blobs>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub hangar: HangarFlags,
+}
+
+/// hangar v2 flags accepted so its command lines run unchanged.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "hangar compatibility")]
+pub struct HangarFlags {
+    /// No effect (airlock never prompts).
+    #[arg(short = 'y', long = "auto-yes")]
+    pub auto_yes: bool,
+    /// No effect (airlock builds its own policy from the flags).
+    #[arg(long)]
+    pub insecure_policy: bool,
+    /// No effect (no transparency log is required unless --rekor-pubkey is given).
+    #[arg(long)]
+    pub insecure_ignore_tlog: bool,
+    /// No effect (airlock never contacts Rekor).
+    #[arg(long)]
+    pub rekor_url: Option<String>,
+    /// No effect (airlock is always offline towards sigstore services).
+    #[arg(long)]
+    pub offline: bool,
+    /// No effect.
+    #[arg(long)]
+    pub hide_log_time: bool,
+    /// `false` means --signature-scope platform.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub validate_manifest_index: Option<bool>,
+}
+
+/// How to reach a registry.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Registry")]
+pub struct RegistryArgs {
+    /// Verify TLS certificates; `false` also allows self-signed certificates and plain HTTP.
+    #[arg(long, num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// Extra CA certificates (`*.crt`), as containers' certs.d.
+    #[arg(long)]
+    pub cert_dir: Option<PathBuf>,
+    /// Auth file (containers auth.json or docker config.json format).
+    #[arg(long)]
+    pub authfile: Option<PathBuf>,
+    /// Credentials USER:PASS for the registry.
+    #[arg(long)]
+    pub creds: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Layouts, dir: directories, archives, or `docker://REGISTRY/REPO:TAG`.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[arg(long, value_enum, default_value = "table", help_heading = "Output")]
+    pub format: ListFormat,
+    /// Time limit for each `docker://` image (`10m`, `30s`).
+    #[arg(long, default_value = "10m", value_parser = airlock::deadline::parse_duration, help_heading = "Limits")]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+/// `--blobs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Blobs {
+    /// Hash every config and layer.
+    Verify,
+    /// Only check that they exist with the right size.
+    Exist,
+    /// Manifests and signatures only.
+    Skip,
+}
+
+/// `--signature-scope`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SignatureScope {
+    /// Each platform signed itself or through a signed index that lists it.
+    Auto,
+    /// Each platform manifest signed itself.
+    Platform,
+    /// The index and every platform each signed.
+    All,
+}
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Yaml,
+    Csv,
+}
+
+/// Options both verifying commands share.
+#[derive(Args, Debug)]
+pub struct Common {
+    /// Trusted public key (PEM); repeatable; any one key may accept a signature.
+    #[arg(
+        short = 'p',
+        long = "sigstore-pubkey",
+        visible_short_alias = 'k',
+        visible_alias = "key",
+        help_heading = "Trust"
+    )]
+    pub keys: Vec<PathBuf>,
+    /// containers-policy.json(5): sigstoreSigned (keys), insecureAcceptAnything, reject, by scope.
+    #[arg(long, conflicts_with_all = ["keys", "signed_identity", "exact_repository", "rekor_keys"], help_heading = "Trust")]
+    pub policy: Option<PathBuf>,
+    /// Keyless: a sigstore trusted_root.json (Fulcio CAs and Rekor keys), used offline.
+    #[arg(long, conflicts_with_all = ["keys", "policy", "rekor_keys"], requires = "certificate_oidc_issuer_any", help_heading = "Trust")]
+    pub trusted_root: Option<PathBuf>,
+    /// Keyless: the certificate's identity (SAN email or URI).
+    #[arg(long, group = "certificate_identity_any", requires = "trusted_root", help_heading = "Identity")]
+    pub certificate_identity: Option<String>,
+    /// Keyless: the certificate's identity, as a regular expression.
+    #[arg(long, group = "certificate_identity_any", requires = "trusted_root", help_heading = "Identity")]
+    pub certificate_identity_regexp: Option<String>,
+    /// Keyless: the certificate's OIDC issuer.
+    #[arg(
+        long,
+        group = "certificate_oidc_issuer_any",
+        requires = "certificate_identity_any",
+        help_heading = "Identity"
+    )]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Keyless: the certificate's OIDC issuer, as a regular expression.
+    #[arg(
+        long,
+        group = "certificate_oidc_issuer_any",
+        requires = "certificate_identity_any",
+        help_heading = "Identity"
+    )]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Trusted Rekor key: each accepted signature must then carry a Rekor SET bound to it.
+    #[arg(long = "rekor-pubkey", help_heading = "Trust")]
+    pub rekor_keys: Vec<PathBuf>,
+    /// Platforms to check, comma separated (`arm/v7` selects a variant).
+    #[arg(short = 'a', long, default_value = "amd64,arm64", help_heading = "Platforms")]
+    pub arch: String,
+    /// Operating systems to check, comma separated.
+    #[arg(long, default_value = "linux", help_heading = "Platforms")]
+    pub os: String,
+    /// Every platform named by --arch/--os must be present in each image.
+    #[arg(long, help_heading = "Platforms")]
+    pub require_platforms: bool,
+    /// Replace the registry of every list line (hangar rules).
+    #[arg(long, help_heading = "Input")]
+    pub registry: Option<String>,
+    /// Replace the project of every list line (hangar rules).
+    #[arg(long, help_heading = "Input")]
+    pub project: Option<String>,
+    /// Signed identity `exactRepository` (signatures copied from another registry).
+    #[arg(long, help_heading = "Identity")]
+    pub exact_repository: Option<String>,
+    /// match-repo-digest-or-exact, match-exact, match-repository, exact-reference:REF,
+    /// exact-repository:REPO, remap:PREFIX=SIGNEDPREFIX.
+    #[arg(long, help_heading = "Identity")]
+    pub signed_identity: Option<String>,
+    /// Names the image of a source entry that carries no name.
+    #[arg(long, help_heading = "Identity")]
+    pub reference: Option<String>,
+    /// Which digests must be signed [default: auto; platform with --policy, as containers-image checks
+    /// each instance it copies].
+    #[arg(long, value_enum, help_heading = "Trust")]
+    pub signature_scope: Option<SignatureScope>,
+    /// Parallel images and blobs [default: the number of CPUs; 8 for a registry].
+    #[arg(short = 'j', long, help_heading = "Limits")]
+    pub jobs: Option<usize>,
+    /// Structured per-image results; `-` is stdout.
+    #[arg(short = 'r', long, help_heading = "Output")]
+    pub report: Option<PathBuf>,
+    /// The report's format.
+    #[arg(long, value_enum, default_value = "json", help_heading = "Output")]
+    pub format: ReportFormat,
+    /// Per-image time limit (`10m`, `30s`).
+    #[arg(long, default_value = "10m", value_parser = airlock::deadline::parse_duration, help_heading = "Limits")]
+    pub timeout: std::time::Duration,
+    /// Largest zstd window accepted (log2): a memory bound for compressed archives.
+    #[arg(long, default_value_t = 27, value_parser = clap::value_parser!(u32).range(10..=31), help_heading = "Limits")]
+    pub zstd_window_log_max: u32,
+    /// A cosign `sign-blob` signature (base64) or bundle over the archive, checked with the -p keys
+    /// against the SHA-256 computed in the same pass.
+    #[arg(long, value_name = "FILE", requires = "keys", help_heading = "Input")]
+    pub archive_signature: Option<PathBuf>,
+    /// The archive's expected SHA-256: hex, or a file in `sha256sum` format (computed in the same pass).
+    #[arg(long, value_name = "HEX|FILE", help_heading = "Input")]
+    pub archive_sha256: Option<String>,
+    /// Verify a deterministic 1/N of the list (K/N, K from 1).
+    #[arg(long, help_heading = "Limits")]
+    pub shard: Option<String>,
+    /// Verify shard JOB_COMPLETION_INDEX+1 of N (a Kubernetes indexed Job).
+    #[arg(long, value_name = "N", conflicts_with = "shard", help_heading = "Limits")]
+    pub shard_count: Option<usize>,
+    /// Only the summary and failures.
+    #[arg(short = 'q', long, help_heading = "Output")]
+    pub quiet: bool,
+    /// No progress bar.
+    #[arg(long, help_heading = "Output")]
+    pub no_progress: bool,
+    /// Timing and counts on stderr.
+    #[arg(long, help_heading = "Output")]
+    pub debug: bool,
+}

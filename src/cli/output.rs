@@ -1,0 +1,132 @@
+//! What the operator sees and what is written: PASS/FAIL lines, notes and warnings (escaped), the
+//! summary, progress bars on a TTY, the report and the failed list.
+
+use super::request::{FailedList, Presentation};
+use airlock::report::{self, escape};
+use airlock::session::{Message, Run};
+use anyhow::{Context as _, Result, anyhow, bail};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// A warning, note or debug line on stderr.
+pub fn message(m: &Message) {
+    match m {
+        Message::Warning(w) => eprintln!("airlock: warning: {}", escape(w)),
+        Message::Note(n) => eprintln!("airlock: note: {}", escape(n)),
+        Message::Debug(d) => eprintln!("airlock: debug: {}", escape(d)),
+    }
+}
+
+/// access(2) with W_OK: the kernel's answer for this process (root and read-only file systems included),
+/// without creating anything in the folder.
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return false };
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call; access(2) only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// Checks an explicitly given output path before any work starts.
+pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let meta =
+        std::fs::metadata(&dir).with_context(|| format!("{flag} {}: folder {}", path.display(), dir.display()))?;
+    if !meta.is_dir() || !writable(&dir) {
+        bail!("{flag} {}: folder {} is not writable", path.display(), dir.display());
+    }
+    Ok(())
+}
+
+/// A bytes progress bar for the one pass over a compressed archive, only when stderr is a terminal.
+pub fn bytes_progress() -> Option<airlock::source::archive::Progress> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "reading {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}, ETA {eta}",
+    )
+    .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    Some(std::sync::Arc::new(move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish_and_clear();
+        }
+    }))
+}
+
+/// An images progress bar on stderr, only when stderr is a terminal.
+pub fn images_progress() -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} images, ETA {eta} {wide_msg}",
+    )
+    .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+/// Prints the results and writes the report and the failed list; returns the exit status.
+pub fn finish(run: &Run, p: &Presentation) -> Result<u8> {
+    let engine = run.engine();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for r in &run.results {
+        if !(p.quiet && r.passed()) {
+            writeln!(out, "{}", report::line(r, &run.facts))?;
+        }
+        if !p.quiet {
+            for n in &r.notes {
+                message(&Message::Note(format!("{}: {n}", r.reference)));
+            }
+        }
+    }
+    if let Some(signer) = &run.facts.archive_signature {
+        message(&Message::Note(format!("archive signature verified with {signer}")));
+    }
+    writeln!(out, "{}", report::summary(&engine, &run.facts))?;
+    if run.nothing {
+        writeln!(out, "nothing verified")?;
+    }
+    if let Some(path) = &p.report {
+        let text = report::render(&engine, &run.facts, p.format);
+        if path.as_os_str() == "-" {
+            out.write_all(text.as_bytes())?;
+        } else {
+            report::write_atomic(path, text.as_bytes()).with_context(|| format!("--report {}", path.display()))?;
+        }
+    }
+    drop(out);
+    if let Some(failed) = &p.failed {
+        write_failed(failed, &engine)?;
+    }
+    Ok(run.exit_code())
+}
+
+fn write_failed(failed: &FailedList, run: &airlock::verify::Run) -> Result<()> {
+    let (FailedList::Explicit(path) | FailedList::Default(path)) = failed;
+    match report::write_failed(path, run) {
+        Ok(true) => message(&Message::Note(format!("failed images written to {}", path.display()))),
+        Ok(false) if path.exists() => {
+            message(&Message::Warning(format!("{} is from an earlier run (nothing failed this time)", path.display())))
+        }
+        Ok(false) => {}
+        Err(e) if matches!(failed, FailedList::Default(_)) => {
+            message(&Message::Warning(format!("could not write {}: {e}", path.display())))
+        }
+        Err(e) => return Err(anyhow!(e).context(format!("--failed {}", path.display()))),
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! Flags → one library `Request`: defaults that depend on the command, hangar's spellings, and the
+//! checks that need no I/O (shards, credentials). Pure but for reading the environment.
+
+use super::args::{Blobs, Common, SignatureScope, Validate, VerifyArchive};
+use super::output;
+use airlock::session::{Keyless, Message, Pattern, RegistryRequest, Request, Sources, TrustRequest};
+use airlock::source::archive::ArchiveOptions;
+use airlock::verify::{BlobMode, Scope};
+use anyhow::{Context as _, Result, anyhow, bail};
+use std::path::PathBuf;
+
+/// Where the failed list goes: a path the user gave (checked before work starts), or `validate`'s
+/// default `sign-failed.txt` (a warning when it cannot be written).
+pub enum FailedList {
+    Explicit(PathBuf),
+    Default(PathBuf),
+}
+
+/// What the command line asks beyond the library's `Request`: how to show and write the results.
+pub struct Presentation {
+    pub failed: Option<FailedList>,
+    pub report: Option<PathBuf>,
+    pub format: airlock::report::Format,
+    pub quiet: bool,
+    /// A progress bar (on a TTY only).
+    pub progress: bool,
+}
+
+pub fn blob_mode(b: Blobs) -> BlobMode {
+    match b {
+        Blobs::Verify => BlobMode::Verify,
+        Blobs::Exist => BlobMode::Exist,
+        Blobs::Skip => BlobMode::Skip,
+    }
+}
+
+pub fn verify_archive(v: VerifyArchive) -> Result<(Request, Presentation)> {
+    let failed = v.failed.clone().map(FailedList::Explicit);
+    let jobs = default_jobs();
+    request(v.common, Sources::Paths(v.paths), v.file, blob_mode(v.blobs), jobs, failed)
+}
+
+pub fn validate(mut v: Validate) -> Result<(Request, Presentation)> {
+    let h = &v.hangar;
+    for (given, flag) in [
+        (h.auto_yes, "--auto-yes"),
+        (h.insecure_policy, "--insecure-policy"),
+        (h.insecure_ignore_tlog, "--insecure-ignore-tlog"),
+        (h.rekor_url.is_some(), "--rekor-url"),
+        (h.offline, "--offline"),
+        (h.hide_log_time, "--hide-log-time"),
+    ] {
+        if given {
+            output::message(&Message::Note(format!("{flag} is accepted for hangar compatibility and has no effect")));
+        }
+    }
+    if h.validate_manifest_index == Some(false) {
+        output::message(&Message::Note("--validate-manifest-index=false means --signature-scope platform".into()));
+        v.common.signature_scope = Some(SignatureScope::Platform);
+    }
+    let c = &v.common;
+    if c.keys.is_empty() && c.policy.is_none() && c.trusted_root.is_none() {
+        bail!(
+            "sign validate checks signatures: give -p KEY (or --policy FILE, or --trusted-root with \
+             --certificate-identity/--certificate-oidc-issuer); for an integrity check alone use \
+             airlock verify-archive"
+        );
+    }
+    let failed = Some(match &v.failed {
+        Some(p) => FailedList::Explicit(p.clone()),
+        None => FailedList::Default(PathBuf::from("sign-failed.txt")),
+    });
+    match v.source {
+        // A local source is always hashed unless asked otherwise (SPEC §3.4): existence alone would pass
+        // a bundle with a corrupt layer.
+        Some(path) => {
+            let blobs = blob_mode(v.blobs.unwrap_or(Blobs::Verify));
+            request(v.common, Sources::Paths(vec![path]), Some(v.file), blobs, default_jobs(), failed)
+        }
+        None => {
+            let r = &v.registry;
+            let creds = match &r.creds {
+                Some(c) => {
+                    let (u, p) = c.split_once(':').ok_or_else(|| anyhow!("--creds: expected USER:PASS"))?;
+                    Some((u.to_string(), p.to_string()))
+                }
+                None => None,
+            };
+            let registry = RegistryRequest {
+                tls_verify: r.tls_verify,
+                cert_dir: r.cert_dir.clone(),
+                authfile: r.authfile.clone(),
+                creds,
+            };
+            let blobs = blob_mode(v.blobs.unwrap_or(Blobs::Exist));
+            request(v.common, Sources::Registry(registry), Some(v.file), blobs, 8, failed)
+        }
+    }
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn request(
+    c: Common,
+    sources: Sources,
+    list: Option<PathBuf>,
+    blobs: BlobMode,
+    default_jobs: usize,
+    failed: Option<FailedList>,
+) -> Result<(Request, Presentation)> {
+    if let Some(FailedList::Explicit(p)) = &failed {
+        output::check_writable(p, "--failed")?;
+    }
+    if let Some(p) = c.report.as_ref().filter(|p| p.as_os_str() != "-") {
+        output::check_writable(p, "--report")?;
+    }
+    let mut outputs = Vec::new();
+    if let Some(FailedList::Explicit(p) | FailedList::Default(p)) = &failed {
+        outputs.push(("--failed", p.clone()));
+    }
+    if let Some(p) = c.report.as_ref().filter(|p| p.as_os_str() != "-") {
+        outputs.push(("--report", p.clone()));
+    }
+    let show_progress = !c.quiet && !c.no_progress;
+    let scope = match c.signature_scope {
+        Some(SignatureScope::Auto) => Scope::Auto,
+        Some(SignatureScope::Platform) => Scope::Platform,
+        Some(SignatureScope::All) => Scope::All,
+        // containers-image checks each instance it copies: an index-only signature is "no signature"
+        None if c.policy.is_some() => Scope::Platform,
+        None => Scope::Auto,
+    };
+    let debug = c.debug;
+    let request = Request {
+        sources,
+        list,
+        registry_override: c.registry.clone(),
+        project_override: c.project.clone(),
+        reference: c.reference.clone(),
+        trust: trust(&c)?,
+        arch: c.arch.clone(),
+        os: c.os.clone(),
+        require_platforms: c.require_platforms,
+        scope,
+        blobs,
+        jobs: c.jobs.unwrap_or(default_jobs),
+        timeout: c.timeout,
+        shard: shard(&c)?,
+        archive_sha256: c.archive_sha256.clone(),
+        archive_signature: c.archive_signature.clone(),
+        archive_options: ArchiveOptions {
+            zstd_window_log_max: c.zstd_window_log_max,
+            progress: show_progress.then(output::bytes_progress).flatten(),
+        },
+        outputs,
+        command_line: std::env::args().collect(),
+        on_image: None,
+        on_message: Box::new(move |m| {
+            if debug || !matches!(m, Message::Debug(_)) {
+                output::message(&m)
+            }
+        }),
+    };
+    let format = match c.format {
+        super::args::ReportFormat::Json => airlock::report::Format::Json,
+        super::args::ReportFormat::Yaml => airlock::report::Format::Yaml,
+        super::args::ReportFormat::Csv => airlock::report::Format::Csv,
+    };
+    let presentation = Presentation { failed, report: c.report, format, quiet: c.quiet, progress: show_progress };
+    Ok((request, presentation))
+}
+
+fn trust(c: &Common) -> Result<TrustRequest> {
+    let signed_identity = match (&c.signed_identity, &c.exact_repository) {
+        (Some(_), Some(_)) => bail!("--signed-identity and --exact-repository cannot be combined"),
+        (Some(spec), None) => Some(spec.clone()),
+        (None, Some(repo)) => Some(format!("exact-repository:{repo}")),
+        (None, None) => None,
+    };
+    let pattern = |exact: &Option<String>, regexp: &Option<String>, flag: &str| -> Result<Pattern> {
+        match (exact, regexp) {
+            (Some(e), _) => Ok(Pattern::Exact(e.clone())),
+            (None, Some(r)) => Ok(Pattern::Regexp(r.clone())),
+            (None, None) => bail!("--trusted-root needs --{flag} or --{flag}-regexp"),
+        }
+    };
+    let keyless = match &c.trusted_root {
+        Some(root) => Some(Keyless {
+            trusted_root: root.clone(),
+            identity: pattern(&c.certificate_identity, &c.certificate_identity_regexp, "certificate-identity")?,
+            issuer: pattern(&c.certificate_oidc_issuer, &c.certificate_oidc_issuer_regexp, "certificate-oidc-issuer")?,
+        }),
+        None => None,
+    };
+    Ok(TrustRequest {
+        keys: c.keys.clone(),
+        rekor_keys: c.rekor_keys.clone(),
+        policy: c.policy.clone(),
+        keyless,
+        signed_identity,
+    })
+}
+
+/// `--shard K/N`, or `--shard-count N` with `JOB_COMPLETION_INDEX` (a Kubernetes indexed Job).
+fn shard(c: &Common) -> Result<Option<(usize, usize)>> {
+    let parse = |spec: &str| -> Result<(usize, usize)> {
+        let (k, n) = spec.split_once('/').ok_or_else(|| anyhow!("--shard {spec}: expected K/N"))?;
+        let (k, n): (usize, usize) = (k.parse()?, n.parse()?);
+        if n == 0 || k == 0 || k > n {
+            bail!("--shard {spec}: need 1 <= K <= N");
+        }
+        Ok((k, n))
+    };
+    match (&c.shard, c.shard_count) {
+        (Some(spec), _) => Ok(Some(parse(spec)?)),
+        (None, Some(n)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX")
+                .context("--shard-count needs JOB_COMPLETION_INDEX (set by a Kubernetes indexed Job)")?;
+            let index: usize = index.trim().parse().context("JOB_COMPLETION_INDEX is not a number")?;
+            Ok(Some(parse(&format!("{}/{n}", index + 1))?))
+        }
+        (None, None) => Ok(None),
+    }
+}

@@ -1,0 +1,457 @@
+//! One run, from a [`Request`] (what the command line asked, already parsed into values) to a [`Run`]
+//! (everything found, as data): open the sources, load the trust, read the list, plan and shard the
+//! targets, verify, and check the archive's own SHA-256 and signature. The binary renders the `Run`.
+
+use crate::finding::{Finding, Kind};
+use crate::imagelist::{self, ListLine};
+use crate::oci::platform::PlatformFilter;
+use crate::reference::DockerRef;
+use crate::report::{Context, Mode, RegistryMode};
+use crate::signature::blob as blob_signature;
+use crate::signature::cert::{self, CertTrust, Matcher};
+use crate::signature::check::Trust;
+use crate::signature::identity::IdentityPolicy;
+use crate::signature::keys::TrustedKey;
+use crate::signature::policy::Policy;
+use crate::source::archive::ArchiveOptions;
+use crate::source::registry::Registry;
+use crate::source::registry::auth::CredentialSources;
+use crate::source::registry::client::{self, HttpConfig};
+use crate::source::{self, Source};
+use crate::verify::result::ImageResult;
+use crate::verify::{self, BlobMode, ImageHook, Options, Scope, Verification};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What to verify, and how.
+pub struct Request {
+    pub sources: Sources,
+    /// The image list (`-f`), with `--registry`/`--project` overrides.
+    pub list: Option<PathBuf>,
+    pub registry_override: Option<String>,
+    pub project_override: Option<String>,
+    /// `--reference`: names an entry that carries no name.
+    pub reference: Option<String>,
+    pub trust: TrustRequest,
+    pub arch: String,
+    pub os: String,
+    pub require_platforms: bool,
+    pub scope: Scope,
+    pub blobs: BlobMode,
+    pub jobs: usize,
+    pub timeout: Duration,
+    pub shard: Option<(usize, usize)>,
+    pub archive_sha256: Option<String>,
+    pub archive_signature: Option<PathBuf>,
+    pub archive_options: ArchiveOptions,
+    /// Files the run will write (`--failed`, `--report`), by flag: never inside a source.
+    pub outputs: Vec<(&'static str, PathBuf)>,
+    pub command_line: Vec<String>,
+    /// Called after each image (progress).
+    pub on_image: Option<ImageHook>,
+    /// Warnings and notes for the operator, as they arise.
+    pub on_message: Box<dyn Fn(Message) + Send + Sync>,
+}
+
+/// What the operator is told besides the results.
+pub enum Message {
+    Warning(String),
+    Note(String),
+    Debug(String),
+}
+
+pub enum Sources {
+    /// Layouts and archives; several PATHs are one source for signature lookup.
+    Paths(Vec<PathBuf>),
+    Registry(RegistryRequest),
+}
+
+/// How to reach a registry.
+pub struct RegistryRequest {
+    pub tls_verify: bool,
+    pub cert_dir: Option<PathBuf>,
+    pub authfile: Option<PathBuf>,
+    pub creds: Option<(String, String)>,
+}
+
+/// Where signatures are trusted from.
+#[derive(Default)]
+pub struct TrustRequest {
+    pub keys: Vec<PathBuf>,
+    pub rekor_keys: Vec<PathBuf>,
+    pub policy: Option<PathBuf>,
+    pub keyless: Option<Keyless>,
+    /// `--signed-identity` or `--exact-repository` (as `exact-repository:REPO`).
+    pub signed_identity: Option<String>,
+}
+
+impl TrustRequest {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.policy.is_none() && self.keyless.is_none()
+    }
+}
+
+/// `--trusted-root` with the certificate's identity and issuer.
+pub struct Keyless {
+    pub trusted_root: PathBuf,
+    pub identity: Pattern,
+    pub issuer: Pattern,
+}
+
+/// An exact string, or a regular expression that must match the whole value.
+pub enum Pattern {
+    Exact(String),
+    Regexp(String),
+}
+
+/// Everything a run found, and the facts the report records.
+pub struct Run {
+    pub results: Vec<ImageResult>,
+    pub blobs: u64,
+    pub bytes: u64,
+    pub facts: Context,
+    /// No target at all: the run verified nothing.
+    pub nothing: bool,
+}
+
+impl Run {
+    pub fn failed(&self) -> usize {
+        self.results.iter().filter(|r| !r.passed()).count()
+    }
+
+    /// 0 every selected image verified, 1 something failed or nothing was verified.
+    pub fn exit_code(&self) -> u8 {
+        if self.failed() > 0 || self.nothing { 1 } else { 0 }
+    }
+
+    /// The engine's view of the run (for the report renderers).
+    pub fn engine(&self) -> verify::Run {
+        verify::Run { results: self.results.clone(), blobs: self.blobs, bytes: self.bytes }
+    }
+}
+
+/// Runs the request. `Err`: airlock could not run (exit 2), with the message.
+pub fn run(req: Request) -> Result<Run, String> {
+    let started = std::time::Instant::now();
+    let trust = load_trust(&req)?;
+    let platforms = PlatformFilter::parse(&req.arch, &req.os)?;
+    let reference = match &req.reference {
+        Some(r) => Some(DockerRef::parse(r).map_err(|e| format!("--reference {r}: {e}"))?),
+        None => None,
+    };
+    let list = match &req.list {
+        Some(p) => Some(read_list(p, &req)?),
+        None => None,
+    };
+    let (source, paths, registry) = open(&req, list.as_deref())?;
+    check_outputs(&req, source.as_ref())?;
+    warn_self_vouching(&req, source.as_ref());
+    let expected_sha256 = expected_archive_sha256(&req, &paths, source.as_ref())?;
+    let archive_signature = match &req.archive_signature {
+        Some(f) => Some(std::fs::read(f).map_err(|e| format!("--archive-signature {}: {e}", f.display()))?),
+        None => None,
+    };
+    let mut targets = verify::plan(source.as_ref(), list.as_deref(), reference.as_ref());
+    if let Some((k, n)) = req.shard {
+        targets = targets.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, t)| t).collect();
+    }
+    let mut facts = Context {
+        paths: paths.iter().map(|p| p.display().to_string()).collect(),
+        file_sha256: source.file_sha256(),
+        keys: trust.keys.iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect(),
+        signatures_checked: trust.verification.is_some(),
+        archive_signature: None,
+        blobs_checked: req.blobs != BlobMode::Skip,
+        mode: Mode {
+            command_line: req.command_line.clone(),
+            blobs: format!("{:?}", req.blobs).to_lowercase(),
+            signature_scope: format!("{:?}", req.scope).to_lowercase(),
+            identity: trust.identity.clone(),
+            platforms: platforms.wanted.iter().map(|w| w.to_string()).collect(),
+            registry,
+            duration_seconds: 0.0,
+        },
+    };
+    let nothing = targets.is_empty();
+    let debug = format!("{} image(s) to verify in {}, {} job(s)", targets.len(), source.location(), req.jobs);
+    (req.on_message)(Message::Debug(debug));
+    let opts = Options {
+        verification: trust.verification,
+        platforms,
+        require_platforms: req.require_platforms,
+        scope: req.scope,
+        blobs: req.blobs,
+        jobs: req.jobs,
+        timeout: Some(req.timeout),
+        on_image: req.on_image,
+    };
+    let mut run = verify::run(source.as_ref(), targets, &opts);
+    facts.mode.duration_seconds = started.elapsed().as_secs_f64();
+    if let Some(Verification::Policy(p)) = &opts.verification {
+        // Policy keys are read when a requirement is evaluated: report the ones that were.
+        facts.keys = p.keys().iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect();
+    }
+    if let Some(expected) = &expected_sha256 {
+        check_archive_sha256(source.as_ref(), expected, &mut run);
+    }
+    if let (Some(signature), Some(Verification::Keys(trust))) = (&archive_signature, &opts.verification) {
+        facts.archive_signature = check_archive_signature(source.as_ref(), signature, &trust.keys, &mut run);
+    }
+    (req.on_message)(Message::Debug(format!(
+        "verified in {:.3}s; {} blobs, {} bytes hashed",
+        started.elapsed().as_secs_f64(),
+        run.blobs,
+        run.bytes
+    )));
+    Ok(Run { results: run.results, blobs: run.blobs, bytes: run.bytes, facts, nothing })
+}
+
+/// The trust of a run, loaded: what signatures must satisfy, the keys for the report, the identity rule.
+struct LoadedTrust {
+    verification: Option<Verification>,
+    keys: Vec<TrustedKey>,
+    identity: String,
+}
+
+fn load_keys(files: &[PathBuf]) -> Result<Vec<TrustedKey>, String> {
+    files.iter().map(|f| TrustedKey::load(f).map_err(|e| format!("key {}: {e}", f.display()))).collect()
+}
+
+fn load_trust(req: &Request) -> Result<LoadedTrust, String> {
+    let t = &req.trust;
+    let keys = load_keys(&t.keys)?;
+    let rekor_keys = load_keys(&t.rekor_keys)?;
+    if !rekor_keys.is_empty() && keys.is_empty() {
+        return Err("--rekor-pubkey needs at least one --sigstore-pubkey".into());
+    }
+    let identity = match &t.signed_identity {
+        Some(spec) => IdentityPolicy::parse_cli(spec).map_err(|e| format!("--signed-identity: {e}"))?,
+        None => IdentityPolicy::Default,
+    };
+    if let Some(path) = &t.policy {
+        let policy = Policy::load(path)?;
+        let identity = "per --policy requirement".to_string();
+        return Ok(LoadedTrust { verification: Some(Verification::Policy(policy)), keys: Vec::new(), identity });
+    }
+    let shown = identity.to_string();
+    if let Some(k) = &t.keyless {
+        let certificate = Some(Box::new(keyless_trust(k)?));
+        let trust = Trust { keys: Vec::new(), rekor_keys: Vec::new(), identity, certificate };
+        return Ok(LoadedTrust { verification: Some(Verification::Keys(trust)), keys: Vec::new(), identity: shown });
+    }
+    let verification = (!keys.is_empty())
+        .then(|| Verification::Keys(Trust { keys: keys.clone(), rekor_keys, identity, certificate: None }));
+    Ok(LoadedTrust { verification, keys, identity: shown })
+}
+
+/// `--trusted-root` with `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]`.
+fn keyless_trust(k: &Keyless) -> Result<CertTrust, String> {
+    let root = cert::load_trusted_root(&k.trusted_root).map_err(|e| format!("--trusted-root {e}"))?;
+    let matcher = |p: &Pattern, flag: &str| match p {
+        Pattern::Exact(e) => Ok(Matcher::Exact(e.clone())),
+        Pattern::Regexp(r) => Matcher::regex(r).map_err(|e| format!("--{flag}-regexp: {e}")),
+    };
+    let identity = matcher(&k.identity, "certificate-identity")?;
+    let issuer = matcher(&k.issuer, "certificate-oidc-issuer")?;
+    Ok(CertTrust {
+        roots: root.fulcio_roots,
+        intermediates: root.fulcio_intermediates,
+        rekor_keys: root.rekor_keys,
+        mode: cert::Mode::Fulcio { issuer, identity },
+    })
+}
+
+fn read_list(path: &Path, req: &Request) -> Result<Vec<ListLine>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("image list {}: {e}", path.display()))?;
+    let (lines, warnings) = imagelist::parse_list(&text);
+    for w in warnings {
+        (req.on_message)(Message::Warning(format!("{}:{}: {}", path.display(), w.line_no, w.message)));
+    }
+    Ok(lines
+        .iter()
+        .map(|l| l.with_overrides(req.registry_override.as_deref(), req.project_override.as_deref()))
+        .collect())
+}
+
+/// The opened source, its PATHs (none for a registry), and how a registry is reached.
+type Opened = (Box<dyn Source>, Vec<PathBuf>, Option<RegistryMode>);
+
+/// Opens the sources: every PATH (later parts of a split archive folded into the first), or the
+/// registry, each of whose hosts is reached once before any image is checked.
+fn open(req: &Request, list: Option<&[ListLine]>) -> Result<Opened, String> {
+    match &req.sources {
+        Sources::Paths(paths) => {
+            let sources = open_paths(paths, &req.archive_options)?;
+            Ok((one_source(sources), paths.clone(), None))
+        }
+        Sources::Registry(r) => {
+            if !r.tls_verify {
+                (req.on_message)(Message::Warning(
+                    "--tls-verify=false: registry certificates are not checked and plain HTTP is allowed".into(),
+                ));
+            }
+            let registry = registry(r)?;
+            let hosts = list_hosts(list.unwrap_or_default());
+            registry.reach(&hosts)?;
+            let mode = RegistryMode {
+                hosts,
+                tls_verify: r.tls_verify,
+                cert_dir: r.cert_dir.as_ref().map(|d| d.display().to_string()),
+            };
+            Ok((Box::new(registry), Vec::new(), Some(mode)))
+        }
+    }
+}
+
+/// Every PATH opened by content; later parts of a split archive named too are folded into the first.
+pub fn open_paths(paths: &[PathBuf], opts: &ArchiveOptions) -> Result<Vec<Box<dyn Source>>, String> {
+    paths
+        .iter()
+        .filter(|p| !source::archive::is_later_part(p))
+        .map(|p| source::detect::open(p, opts.clone()).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// One source, or several as one for signature lookup.
+pub fn one_source(sources: Vec<Box<dyn Source>>) -> Box<dyn Source> {
+    match <[Box<dyn Source>; 1]>::try_from(sources) {
+        Ok([one]) => one,
+        Err(many) => Box::new(source::multi::Multi::new(many)),
+    }
+}
+
+/// The registry client for a request.
+pub fn registry(r: &RegistryRequest) -> Result<Registry, String> {
+    if let Some(f) = &r.authfile {
+        std::fs::metadata(f).map_err(|e| format!("--authfile {}: {e}", f.display()))?;
+    }
+    let credentials = CredentialSources { explicit: r.creds.clone(), authfile: r.authfile.clone() };
+    let cert_dir = match &r.cert_dir {
+        Some(d) => client::cert_dir(d)?,
+        None => Vec::new(),
+    };
+    Ok(Registry::new(HttpConfig {
+        tls_verify: r.tls_verify,
+        system_roots: std::sync::Arc::new(client::system_roots()),
+        cert_dir: std::sync::Arc::new(cert_dir),
+        credentials,
+    }))
+}
+
+/// The registry hosts a list names (every reading of every line), each once.
+fn list_hosts(lines: &[ListLine]) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for c in lines.iter().flat_map(ListLine::candidates) {
+        if !hosts.iter().any(|h| h == c.domain()) {
+            hosts.push(c.domain().to_string());
+        }
+    }
+    hosts
+}
+
+/// An output file inside a source would change what is being verified (SPEC §8).
+fn check_outputs(req: &Request, source: &dyn Source) -> Result<(), String> {
+    for (flag, p) in &req.outputs {
+        if source::canonical(p).is_some_and(|c| source.contains_path(&c)) {
+            return Err(format!(
+                "{flag} {}: the file is inside a source being verified; write it elsewhere",
+                p.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A trusted key or policy inside the source: the bundle would be vouching for itself.
+fn warn_self_vouching(req: &Request, source: &dyn Source) {
+    let t = &req.trust;
+    for (what, file) in
+        t.keys.iter().chain(&t.rekor_keys).map(|k| ("trusted key", k)).chain(t.policy.iter().map(|p| ("policy", p)))
+    {
+        if file.canonicalize().is_ok_and(|k| source.contains_path(&k)) {
+            (req.on_message)(Message::Warning(format!(
+                "{what} {} lives inside the source being verified: the bundle would be vouching for itself",
+                file.display()
+            )));
+        }
+    }
+}
+
+/// `--archive-sha256`: 64 hex characters, or a `sha256sum`-style file with a line for the archive.
+fn expected_archive_sha256(req: &Request, paths: &[PathBuf], source: &dyn Source) -> Result<Option<String>, String> {
+    if (req.archive_sha256.is_some() || req.archive_signature.is_some()) && source.file_sha256().is_empty() {
+        return Err(format!("--archive-sha256 / --archive-signature: {} is not one archive file", source.location()));
+    }
+    if req.archive_signature.is_some() && paths.len() != 1 {
+        return Err("--archive-signature needs exactly one archive PATH".into());
+    }
+    let Some(spec) = &req.archive_sha256 else { return Ok(None) };
+    let [archive] = paths else { return Err("--archive-sha256 needs exactly one archive PATH".into()) };
+    let is_hex = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_hex(spec) {
+        return Ok(Some(spec.to_ascii_lowercase()));
+    }
+    let text = std::fs::read_to_string(spec).map_err(|e| format!("--archive-sha256 {spec}: {e}"))?;
+    let name = archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let all: Vec<(String, Option<String>)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let hex = parts.next().filter(|h| is_hex(h))?;
+            let file = parts.next().map(|f| f.trim_start_matches('*'));
+            let file = file.and_then(|f| Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned()));
+            Some((hex.to_ascii_lowercase(), file))
+        })
+        .collect();
+    if let Some((hex, _)) = all.iter().find(|(_, f)| f.as_deref() == Some(name.as_str())) {
+        return Ok(Some(hex.clone()));
+    }
+    match all.as_slice() {
+        [(hex, _)] => Ok(Some(hex.clone())),
+        _ => Err(format!("--archive-sha256 {spec}: no SHA-256 for {name}")),
+    }
+}
+
+/// A failure of the archive file itself, as a source result.
+fn archive_failure(source: &dyn Source, kind: Kind, message: String) -> ImageResult {
+    let mut r = ImageResult::new(format!("source {}", source.location()), None, None);
+    r.is_source = true;
+    r.fail(Finding::new(kind, message));
+    r
+}
+
+/// Compares the archive's SHA-256 (computed in the verification pass) with the expected one.
+fn check_archive_sha256(source: &dyn Source, expected: &str, run: &mut verify::Run) {
+    let problem = match source.file_sha256().first() {
+        None => Some(format!("{}: no SHA-256 was computed", source.location())),
+        Some((path, actual)) if actual != expected => {
+            Some(format!("{path}: archive SHA-256 is {actual}, expected {expected}"))
+        }
+        Some(_) => None,
+    };
+    if let Some(message) = problem {
+        run.results.push(archive_failure(source, Kind::Corrupt, message));
+    }
+}
+
+/// `--archive-signature`: a cosign `sign-blob` signature over the archive, checked against the digest
+/// of the one pass; returns the key that verified it, for the audit record.
+fn check_archive_signature(
+    source: &dyn Source,
+    signature: &[u8],
+    keys: &[TrustedKey],
+    run: &mut verify::Run,
+) -> Option<String> {
+    let outcome = source
+        .file_sha256()
+        .first()
+        .ok_or_else(|| "no SHA-256 was computed for the archive".to_string())
+        .and_then(|(_, hex)| blob_signature::verify(signature, hex, keys));
+    match outcome {
+        Ok(signer) => Some(signer),
+        Err(message) => {
+            run.results.push(archive_failure(source, Kind::BadSignature, format!("archive signature: {message}")));
+            None
+        }
+    }
+}
