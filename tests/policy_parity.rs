@@ -137,6 +137,8 @@ fn hangar_twin(reference: &str) -> Option<String> {
 // The registry: docker-registry at the fixed address over an unpacked copy of registry.tar.gz
 
 struct FixedRegistry {
+    /// Held while the registry runs: one fixed address, so test runs of several checkouts take turns.
+    _lock: std::fs::File,
     watchdog: Child,
     pid: u32,
     log: PathBuf,
@@ -146,6 +148,10 @@ struct FixedRegistry {
 impl FixedRegistry {
     fn start() -> FixedRegistry {
         require_tool("docker-registry", "docker-registry");
+        let lock = std::fs::File::create(std::env::temp_dir().join("airlock-policy-matrix.lock")).expect("lock file");
+        // SAFETY: flock(2) on a file descriptor this process owns; blocks until the other run is done.
+        let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+        assert_eq!(locked, 0, "flock: {}", std::io::Error::last_os_error());
         if TcpStream::connect_timeout(&ADDR.parse().expect("addr"), Duration::from_millis(300)).is_ok() {
             panic!(
                 "something already listens on {ADDR}; the policy matrix must be served there (stop it: is \
@@ -195,7 +201,7 @@ exit 0"#;
         let mut line = String::new();
         BufReader::new(watchdog.stdout.take().expect("stdout")).read_line(&mut line).expect("read pid");
         let pid = line.trim().parse().unwrap_or_else(|_| panic!("watchdog did not report a pid: {line:?}"));
-        let reg = FixedRegistry { watchdog, pid, log, _tmp: tmp };
+        let reg = FixedRegistry { _lock: lock, watchdog, pid, log, _tmp: tmp };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let up = http(ADDR, "GET", "/v2/", &[], b"")
