@@ -1,7 +1,6 @@
 //! Command-line behaviour: exit statuses, image lists, the failed list, reports, hostile layouts.
 
-mod common;
-use common::{airlock, copy_fixture, sha256_hex};
+use crate::common::{airlock, copy_fixture, sha256_hex};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -282,7 +281,7 @@ fn shards_split_a_list_deterministically() {
     let second = airlock(["verify-archive", "testdata/layouts/signed-p256", "-f", l, "--shard", "2/2"]);
     assert!(first.stdout.contains("single:v1") && first.stdout.contains("b:v1") && !first.stdout.contains("/a:v1"));
     assert!(second.stdout.contains("/a:v1") && !second.stdout.contains("single:v1"), "{}", second.describe());
-    let indexed = common::airlock_env(
+    let indexed = crate::common::airlock_env(
         ["verify-archive", "testdata/layouts/signed-p256", "-f", l, "--shard-count", "2"],
         &[("JOB_COMPLETION_INDEX", "1")],
     );
@@ -462,7 +461,7 @@ fn signatures_carried_in_another_path_count() {
 
 fn policy_file(dir: &Path, json: &str) -> String {
     let p = dir.join("policy.json");
-    let key = common::root().join(KEY);
+    let key = crate::common::root().join(KEY);
     write(&p, &json.replace("KEY", key.to_str().unwrap()));
     p.display().to_string()
 }

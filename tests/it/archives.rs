@@ -2,8 +2,7 @@
 //! a tar.zst and a split tar.zst — archives made here with GNU tar, gzip, zstd and split — and bad
 //! archives (truncated, corrupt frames, hostile entries) fail with a message naming the entry.
 
-mod common;
-use common::{airlock, root};
+use crate::common::{airlock, root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,12 +70,12 @@ fn report_records_the_archive_sha256() {
     let zst = &forms[3].1;
     let out = airlock(["verify-archive", zst.to_str().unwrap(), "--report", "-"]);
     let report: Value = serde_json::from_str(&out.stdout[out.stdout.find("{\n").unwrap()..]).unwrap();
-    let want = common::sha256_hex(&std::fs::read(zst).unwrap());
+    let want = crate::common::sha256_hex(&std::fs::read(zst).unwrap());
     assert_eq!(report["source"]["sha256"][zst.to_str().unwrap()], want.as_str());
     let tar = &forms[1].1;
     let out = airlock(["verify-archive", tar.to_str().unwrap(), "--report", "-"]);
     let report: Value = serde_json::from_str(&out.stdout[out.stdout.find("{\n").unwrap()..]).unwrap();
-    let want = common::sha256_hex(&std::fs::read(tar).unwrap());
+    let want = crate::common::sha256_hex(&std::fs::read(tar).unwrap());
     assert_eq!(report["source"]["sha256"][tar.to_str().unwrap()], want.as_str());
 }
 
@@ -84,7 +83,7 @@ fn report_records_the_archive_sha256() {
 fn a_haul_with_kind_annotations_and_an_extra_manifest_json() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    common::copy_dir(&root().join("testdata/layouts/signed-multi-all"), &store);
+    crate::common::copy_dir(&root().join("testdata/layouts/signed-multi-all"), &store);
     let index: Value = serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
     let mut index = index;
     for m in index["manifests"].as_array_mut().unwrap() {
@@ -361,7 +360,7 @@ fn archive_sha256_is_checked_in_the_same_run() {
     let forms = forms(&root().join("testdata/layouts/signed-p256"), tmp.path());
     for (_, archive) in &forms[1..4] {
         let a = archive.to_str().unwrap();
-        let good = common::sha256_hex(&std::fs::read(archive).unwrap());
+        let good = crate::common::sha256_hex(&std::fs::read(archive).unwrap());
         assert_eq!(airlock(["verify-archive", a, "--archive-sha256", &good]).code, 0);
         let sums = tmp.path().join("SHA256SUMS");
         let name = archive.file_name().unwrap().to_str().unwrap();

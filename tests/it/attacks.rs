@@ -1,8 +1,7 @@
 //! Bundles built to make airlock PASS while an importer loads something else (issue 7). Each test
 //! crafts the bundle from a signed fixture and asserts the reason kind and the entry from the report.
 
-mod common;
-use common::{Output, airlock, copy_fixture, sha256_hex};
+use crate::common::{Output, airlock, copy_fixture, sha256_hex};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 

@@ -1,5 +1,4 @@
 //! The test harness: run the airlock binary as a user would and read what it said.
-#![allow(dead_code)]
 
 pub mod hostile;
 pub mod registry;

@@ -9,7 +9,6 @@
 //!
 //! Tools: `docker-registry`, `openssl` (Tls, Token), `htpasswd` from apache2-utils (Basic; Python's
 //! `bcrypt` as a fallback). `.ci/run` installs them; a missing tool FAILS the test with a message.
-#![allow(dead_code)]
 
 use super::Output;
 use super::hostile::{Hostile, Request, Response};
@@ -47,17 +46,15 @@ pub enum Mode {
 /// One token request the token endpoint answered.
 #[derive(Clone, Debug)]
 pub struct TokenRequest {
-    pub method: String,
     /// Each requested scope (`repository:airlock/single:pull`).
     pub scopes: Vec<String>,
-    /// The Basic user, when the request carried one.
-    pub user: Option<String>,
     /// Whether the credentials were right (a token with access was issued).
     pub authorized: bool,
 }
 
 struct TokenServer {
-    server: Hostile,
+    /// Serves while the registry runs.
+    _server: Hostile,
     log: Arc<Mutex<Vec<TokenRequest>>>,
 }
 
@@ -73,7 +70,8 @@ pub struct Registry {
     /// The filesystem storage root (shared with the plain side-car `push_layout` uses).
     pub storage: PathBuf,
     token: Option<TokenServer>,
-    process: Process,
+    /// Killed when the registry is dropped.
+    _process: Process,
     log: PathBuf,
     _tmp: tempfile::TempDir,
 }
@@ -141,7 +139,7 @@ impl Registry {
                     server.addr,
                     bundle.display()
                 );
-                token = Some(TokenServer { server, log });
+                token = Some(TokenServer { _server: server, log });
                 creds = Some((USER.to_string(), PASSWORD.to_string()));
             }
         }
@@ -154,7 +152,7 @@ impl Registry {
             let process = Process::spawn(&config, &log);
             match wait_ready(&process, &addr, mode, &log) {
                 Ok(()) => {
-                    return Registry { addr, cert_dir, creds, mode, storage, token, process, log, _tmp: tmp };
+                    return Registry { addr, cert_dir, creds, mode, storage, token, _process: process, log, _tmp: tmp };
                 }
                 Err(text) => {
                     drop(process);
@@ -189,10 +187,6 @@ impl Registry {
     pub fn clear_token_requests(&self) {
         let t = self.token.as_ref().expect("not a Token registry");
         t.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
-    pub fn port(&self) -> u16 {
-        self.addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
     }
 }
 
@@ -503,12 +497,7 @@ fn token_endpoint(
         }
     };
     let authorized = user.as_deref() == Some(USER) && password.as_deref() == Some(PASSWORD);
-    log.lock().unwrap_or_else(|p| p.into_inner()).push(TokenRequest {
-        method: req.method.clone(),
-        scopes: scopes.clone(),
-        user: user.clone(),
-        authorized,
-    });
+    log.lock().unwrap_or_else(|p| p.into_inner()).push(TokenRequest { scopes: scopes.clone(), authorized });
     if user.is_some() && !authorized {
         return Response::error(401, "UNAUTHORIZED", "wrong user name or password")
             .header("WWW-Authenticate", "Basic realm=\"airlock-test-token\"");
@@ -632,15 +621,6 @@ pub fn split_ref(name: &str) -> (&str, &str) {
     (&name[..colon], &name[colon + 1..])
 }
 
-/// One tag `push_layout` created.
-#[derive(Clone, Debug)]
-pub struct Pushed {
-    pub repository: String,
-    pub tag: String,
-    pub digest: String,
-    pub media_type: String,
-}
-
 /// Pushes every `index.json` entry of the OCI layout `layout` (each with an
 /// `org.opencontainers.image.ref.name`): blobs (monolithic upload, skipped when `HEAD` finds them),
 /// manifests bottom-up by digest with `Content-Type` = the descriptor's media type, then the tag.
@@ -655,7 +635,7 @@ pub struct Pushed {
 /// link file), so only this repository serves the damaged bytes, as the layout does.
 ///
 /// Registries with TLS or auth are pushed to through a plain side-car on the same storage.
-pub fn push_layout(reg: &Registry, layout: &Path, rename: impl Fn(&str) -> String) -> Vec<Pushed> {
+pub fn push_layout(reg: &Registry, layout: &Path, rename: impl Fn(&str) -> String) {
     let sidecar = (reg.mode != Mode::Plain).then(|| Registry::plain_sidecar(reg));
     let addr = sidecar.as_ref().map_or(reg.addr.clone(), |s| s.addr.clone());
     let mut p = Pusher {
@@ -668,24 +648,15 @@ pub fn push_layout(reg: &Registry, layout: &Path, rename: impl Fn(&str) -> Strin
     };
     let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("read index.json"))
         .expect("index.json is JSON");
-    let mut pushed = Vec::new();
     for d in index["manifests"].as_array().expect("manifests") {
         let Some(name) = d["annotations"]["org.opencontainers.image.ref.name"].as_str() else { continue };
         let (repo, tag) = split_ref(name);
         let repo = rename(repo);
         let media = d["mediaType"].as_str().expect("mediaType");
-        let digest = d["digest"].as_str().expect("digest");
         let bytes = p.manifest_tree(&repo, d);
         p.put_manifest(&repo, tag, media, &bytes);
-        pushed.push(Pushed {
-            repository: repo,
-            tag: tag.to_string(),
-            digest: digest.to_string(),
-            media_type: media.to_string(),
-        });
     }
     p.finish();
-    pushed
 }
 
 struct Pusher {

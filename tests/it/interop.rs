@@ -3,12 +3,11 @@
 //! through airlock.
 //! The files are read in place, never copied into this repository.
 
-mod common;
-use common::airlock;
+use crate::common::airlock;
 use std::path::PathBuf;
 
 fn interop_dir() -> Option<PathBuf> {
-    let dir = common::root().join("../shared/interop");
+    let dir = crate::common::root().join("../shared/interop");
     dir.join("cases.tsv").is_file().then_some(dir)
 }
 

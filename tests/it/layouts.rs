@@ -2,8 +2,7 @@
 //! are not fetched, non-image artifacts are exempt from platform selection, hauler's `kind` annotations
 //! decide what an entry is. Each layout is derived from a signed fixture in a temp dir.
 
-mod common;
-use common::{airlock, copy_fixture, sha256_hex};
+use crate::common::{airlock, copy_fixture, sha256_hex};
 use serde_json::{Value, json};
 use std::path::Path;
 

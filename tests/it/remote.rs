@@ -14,11 +14,11 @@
 //! location-independent (`--exact-repository`, or the default policy for identity-less bundles) pass
 //! the same option to both runs.
 
-mod common;
-
-use common::hostile::{Body, Content, Hostile, Request, Response};
-use common::registry::{self, Mode, Registry, by_line, push_layout, read_report, run, split_ref, write_auth_file};
-use common::{Output, copy_fixture, sha256_hex};
+use crate::common::hostile::{Body, Content, Hostile, Request, Response};
+use crate::common::registry::{
+    self, Mode, Registry, by_line, push_layout, read_report, run, split_ref, write_auth_file,
+};
+use crate::common::{Output, copy_fixture, sha256_hex};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -60,7 +60,7 @@ impl Scratch {
 /// The image entry of a layout: its `org.opencontainers.image.ref.name` (not a `.sig` or referrers tag).
 fn image_ref(fixture: &str) -> String {
     let index: Value = serde_json::from_slice(
-        &std::fs::read(common::root().join("testdata/layouts").join(fixture).join("index.json")).unwrap(),
+        &std::fs::read(crate::common::root().join("testdata/layouts").join(fixture).join("index.json")).unwrap(),
     )
     .unwrap();
     index["manifests"]
@@ -216,7 +216,7 @@ fn registry_results_match_offline_results_for_every_signature_fixture() {
         let (stored_prefix, _) = split_last(stored_repo);
         let project = c.fixture;
         if pushed.insert(c.fixture) {
-            let layout = common::root().join("testdata/layouts").join(c.fixture);
+            let layout = crate::common::root().join("testdata/layouts").join(c.fixture);
             push_layout(&reg, &layout, |repo| format!("{project}/{}", split_last(repo).1));
         }
         let tmp = Scratch::new();
@@ -291,13 +291,13 @@ fn tail(text: &str, n: usize) -> String {
 fn hangar_copied_signature_fails_until_exact_repository_is_given() {
     let reg = Registry::start(Mode::Plain);
     // copied-repo: the image under mirror/, carrying the signature made for airlock/single:v1
-    push_layout(&reg, &common::root().join("testdata/layouts/copied-repo"), |r| {
+    push_layout(&reg, &crate::common::root().join("testdata/layouts/copied-repo"), |r| {
         r.strip_prefix("registry.airlock.test/").unwrap().to_string()
     });
     let tmp = Scratch::new();
     let line = "registry.airlock.test/mirror/single:v1";
     let list = tmp.write("list", &format!("{line}\n"));
-    let key = common::root().join(KEY);
+    let key = crate::common::root().join(KEY);
     let key = key.to_str().unwrap();
     // hangar's command line, run in an empty folder so the default sign-failed.txt lands there
     let args = ["sign", "validate", "-f", &list, "-p", key, "--registry", &reg.addr, "--tls-verify=false"];
@@ -328,7 +328,7 @@ fn hangar_copied_signature_fails_until_exact_repository_is_given() {
 
 /// Pushes signed-p256 as `airlock/single:v1` (and its `.sig`) keeping the stored path.
 fn load_single(reg: &Registry) {
-    push_layout(reg, &common::root().join("testdata/layouts/signed-p256"), |r| {
+    push_layout(reg, &crate::common::root().join("testdata/layouts/signed-p256"), |r| {
         r.strip_prefix("registry.airlock.test/").unwrap().to_string()
     });
 }
@@ -492,7 +492,7 @@ fn basic_auth_credentials_from_every_source() {
 #[test]
 fn bearer_tokens_are_fetched_once_per_scope() {
     let reg = Registry::start(Mode::Token);
-    let root = common::root().join("testdata/layouts");
+    let root = crate::common::root().join("testdata/layouts");
     for fixture in ["signed-p256", "signed-multi-all", "signed-layers3"] {
         push_layout(&reg, &root.join(fixture), |r| r.strip_prefix("registry.airlock.test/").unwrap().to_string());
     }
@@ -546,13 +546,13 @@ fn bearer_tokens_are_fetched_once_per_scope() {
 
 /// signed-p256 served as `airlock/single`.
 fn single_content() -> Content {
-    Content::layout(&common::root().join("testdata/layouts/signed-p256"), |r| {
+    Content::layout(&crate::common::root().join("testdata/layouts/signed-p256"), |r| {
         r.strip_prefix("registry.airlock.test/").unwrap().to_string()
     })
 }
 
 fn multi_content() -> Content {
-    Content::layout(&common::root().join("testdata/layouts/signed-multi-all"), |r| {
+    Content::layout(&crate::common::root().join("testdata/layouts/signed-multi-all"), |r| {
         r.strip_prefix("registry.airlock.test/").unwrap().to_string()
     })
 }
@@ -1129,7 +1129,7 @@ fn hostile_indexes_read_differently_by_go_are_malformed() {
 #[test]
 fn basic_auth_at_j8_never_fails_spuriously() {
     let reg = Registry::start(Mode::Basic);
-    let layout = common::root().join("testdata/layouts/signed-p256");
+    let layout = crate::common::root().join("testdata/layouts/signed-p256");
     let mut lines = Vec::new();
     for i in 0..16 {
         push_layout(&reg, &layout, |r| {

@@ -1,8 +1,7 @@
 //! hangar `save` zips: the committed archives (testdata/make_hangar_zips.py), signatures carried beside
 //! them, and hostile or damaged zips written here entry by entry.
 
-mod common;
-use common::{Output, airlock, root, sha256_hex};
+use crate::common::{Output, airlock, root, sha256_hex};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -230,7 +229,7 @@ fn a_signatures_only_path_signs_the_zip_images() {
     let sigs = dir.path().join("signatures");
     let mut manifests = Vec::new();
     for layout in LAYOUTS {
-        common::copy_dir(&root().join(layout).join("blobs"), &sigs.join("blobs"));
+        crate::common::copy_dir(&root().join(layout).join("blobs"), &sigs.join("blobs"));
         let index: Value =
             serde_json::from_slice(&std::fs::read(root().join(layout).join("index.json")).unwrap()).unwrap();
         for m in index["manifests"].as_array().unwrap() {

@@ -5,12 +5,11 @@
 //!
 //! Every request is recorded (method, path, headers, arrival time) for assertions. The server is also
 //! the harness's token endpoint (`registry::Mode::Token`).
-#![allow(dead_code)]
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +25,6 @@ pub struct Request {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    pub peer: SocketAddr,
     /// The address this server listens on (`ip:port`).
     pub local: String,
     pub at: Instant,
@@ -47,10 +45,6 @@ impl Request {
     pub fn query(&self, key: &str) -> Vec<String> {
         let Some((_, q)) = self.target.split_once('?') else { return Vec::new() };
         form_values(q, key)
-    }
-
-    pub fn is(&self, method: &str, path: &str) -> bool {
-        self.method == method && self.path() == path
     }
 }
 
@@ -217,10 +211,6 @@ impl Hostile {
     pub fn bytes_sent(&self) -> u64 {
         self.sent.load(Ordering::SeqCst)
     }
-
-    pub fn port(&self) -> u16 {
-        self.addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
-    }
 }
 
 impl Drop for Hostile {
@@ -244,7 +234,6 @@ fn serve_connection(
 ) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let _ = conn.set_nodelay(true);
-    let peer = conn.peer_addr().unwrap_or_else(|_| "0.0.0.0:0".parse().unwrap());
     let Ok(write_half) = conn.try_clone() else { return };
     let mut reader = BufReader::new(conn);
     let mut writer = write_half;
@@ -258,7 +247,7 @@ fn serve_connection(
             Ok(buf) if buf[0] == 0x16 => return,
             Ok(_) => {}
         }
-        let Some(req) = read_request(&mut reader, peer, local) else { return };
+        let Some(req) = read_request(&mut reader, local) else { return };
         requests.lock().unwrap_or_else(|p| p.into_inner()).push(req.clone());
         let close = req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let resp = handler(&req);
@@ -269,7 +258,7 @@ fn serve_connection(
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>, peer: SocketAddr, local: &str) -> Option<Request> {
+fn read_request(reader: &mut BufReader<TcpStream>, local: &str) -> Option<Request> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
@@ -296,7 +285,7 @@ fn read_request(reader: &mut BufReader<TcpStream>, peer: SocketAddr, local: &str
     if chunked {
         body = read_chunked(reader).ok()?;
     }
-    Some(Request { method, target, headers, body, peer, local: local.to_string(), at: Instant::now() })
+    Some(Request { method, target, headers, body, local: local.to_string(), at: Instant::now() })
 }
 
 /// Reads a chunked body (requests and responses).

@@ -26,9 +26,7 @@
 //! Every disagreement is printed; the test then asserts there are none ("N/N rows agree"). It is the
 //! measurement of issue 8: it fails while airlock has gaps, and must not be weakened or ignored.
 
-mod common;
-
-use common::registry::{http, require_tool};
+use crate::common::registry::{http, require_tool};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
@@ -47,7 +45,7 @@ const HANG_LIMIT: Duration = Duration::from_secs(120);
 const ALL_ARCHES: &str = "amd64,arm64,arm/v7";
 
 fn matrix_dir() -> PathBuf {
-    common::root().join("testdata").join("policy-matrix")
+    crate::common::root().join("testdata").join("policy-matrix")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

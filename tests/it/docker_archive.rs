@@ -2,8 +2,7 @@
 //! archives as plain tars, tar.gz and tar.zst (RKE2/k3s ship `*-images.tar.zst`). Integrity through config names and diff_ids; images named by RepoTags; no
 //! signatures possible, so a key makes every image fail `unsigned` with the reason.
 
-mod common;
-use common::{Output, airlock, copy_fixture};
+use crate::common::{Output, airlock, copy_fixture};
 
 const SINGLE: &str = "registry.airlock.test/airlock/single:v1";
 const LAYERS3: &str = "registry.airlock.test/airlock/layers3:v1";
@@ -99,7 +98,7 @@ fn list_shows_every_image() {
 fn compressed_archives_are_read_in_one_pass() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let tar = std::fs::read(common::root().join("testdata/archives/docker/two.tar")).unwrap();
+    let tar = std::fs::read(crate::common::root().join("testdata/archives/docker/two.tar")).unwrap();
     let gz = dir.path().join("two.tar.gz");
     let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
     enc.write_all(&tar).unwrap();

@@ -1,8 +1,7 @@
 //! The signed fixtures of `testdata/` (see `testdata/FIXTURES.md`) run through `airlock verify-archive`:
 //! each row is one accept/reject rule, asserted on the exit status and the image's PASS/FAIL line.
 
-mod common;
-use common::airlock;
+use crate::common::airlock;
 
 const SINGLE: &str = "registry.airlock.test/airlock/single:v1";
 const MULTI: &str = "registry.airlock.test/airlock/multi:v1";

@@ -1,0 +1,15 @@
+//! The one integration-test binary (as ripgrep has one): each module a family of scenarios run through
+//! the airlock binary (or the library) by one harness, `common`.
+
+mod common;
+
+mod archives;
+mod attacks;
+mod cli;
+mod docker_archive;
+mod hangar_zip;
+mod interop;
+mod layouts;
+mod policy_parity;
+mod remote;
+mod scenarios;
