@@ -7,11 +7,11 @@ use super::identity::IdentityPolicy;
 use super::keys::{TrustedKey, decode_signature_base64, verify_with_any};
 use super::{bundle, payload, rekor};
 use crate::digest::Digest;
+use crate::finding::Kind;
 use crate::oci::manifest::{self, Document};
 use crate::oci::{METADATA_LIMIT, OCI_MANIFEST, SIMPLE_SIGNING};
 use crate::reference::DockerRef;
 use crate::source::{Candidate, Found, Source, SourceError};
-use crate::verify::result::Kind;
 use std::collections::BTreeMap;
 
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
