@@ -7,6 +7,7 @@ mod archives;
 mod attacks;
 mod cli;
 mod docker_archive;
+mod docker_archive_engine;
 mod hangar_zip;
 mod interop;
 mod layouts;
