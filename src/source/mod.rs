@@ -11,6 +11,7 @@ pub mod multi;
 pub mod registry;
 pub mod skopeo_dir;
 pub mod store;
+pub mod zip;
 
 use crate::digest::{Digest, Mismatch, ReadError};
 use crate::finding::{Finding, Kind};
