@@ -6,8 +6,8 @@
 //! collapse duplicate names: duplicate, unsafe and linked entries, and local headers that disagree with
 //! the central directory, are all reported as damage.
 
-use super::zip;
 use super::store::{BlobEntry, BlobSet, BlobStore, Blobs};
+use super::zip;
 use super::{Damage, Entry, Source, SourceError};
 use crate::digest::{Digest, check_bytes};
 use crate::oci::manifest::{self, Document};
@@ -478,7 +478,6 @@ impl BlobStore for ZipStore {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -101,9 +101,7 @@ fn find_end(file: &mut File, len: u64, damage: &mut Vec<(String, SourceError)>) 
     let tail = read_at(file, len - tail_len, tail_len as usize, "end of central directory")?;
     let last = tail.len().checked_sub(END_LEN);
     let found = last.and_then(|last| {
-        (0..=last)
-            .rev()
-            .find(|&i| &tail[i..i + 4] == END && i + END_LEN + u16_at(&tail, i + 20) as usize <= tail.len())
+        (0..=last).rev().find(|&i| &tail[i..i + 4] == END && i + END_LEN + u16_at(&tail, i + 20) as usize <= tail.len())
     });
     let Some(at) = found else {
         return Err(damaged(
@@ -134,8 +132,7 @@ fn find_end(file: &mut File, len: u64, damage: &mut Vec<(String, SourceError)>) 
         if u32_at(&r, 16) != 0 || u32_at(&r, 20) != 0 || u64_at(&r, 24) != u64_at(&r, 32) {
             return Err(damaged("ZIP64 end record: split (multi-disk) zip archives are not supported"));
         }
-        let zip64 =
-            End { entries: u64_at(&r, 32), size: u64_at(&r, 40), offset: u64_at(&r, 48), ends_at: record_at };
+        let zip64 = End { entries: u64_at(&r, 32), size: u64_at(&r, 40), offset: u64_at(&r, 48), ends_at: record_at };
         let disagree = [
             (end.entries, zip64.entries, SATURATED16),
             (end.size, zip64.size, SATURATED32),
@@ -205,11 +202,7 @@ fn zip64_extra(extra: &[u8], fields: &mut [(&mut u64, u64)]) -> Result<(), Strin
     Ok(())
 }
 
-fn read_headers(
-    cd: &[u8],
-    count: u64,
-    damage: &mut Vec<(String, SourceError)>,
-) -> Result<Vec<Header>, SourceError> {
+fn read_headers(cd: &[u8], count: u64, damage: &mut Vec<(String, SourceError)>) -> Result<Vec<Header>, SourceError> {
     let mut headers = Vec::with_capacity(count as usize);
     let mut p = 0usize;
     for i in 0..count {
@@ -487,11 +480,8 @@ impl ZipIndex {
         if let Some(e) = self.refused.get(name) {
             return Err(e.clone());
         }
-        let m = self
-            .by_name
-            .get(name)
-            .map(|&i| &self.members[i])
-            .ok_or_else(|| SourceError::Missing(name.to_string()))?;
+        let m =
+            self.by_name.get(name).map(|&i| &self.members[i]).ok_or_else(|| SourceError::Missing(name.to_string()))?;
         let mut file = File::open(&self.path).map_err(|e| io_error(name, e))?;
         file.seek(SeekFrom::Start(m.data_offset)).map_err(|e| io_error(name, e))?;
         let raw = file.take(m.compressed);
