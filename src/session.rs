@@ -16,7 +16,8 @@ use crate::signature::policy::Policy;
 use crate::source::archive::ArchiveOptions;
 use crate::source::registry::Registry;
 use crate::source::registry::auth::CredentialSources;
-use crate::source::registry::client::{self, HttpConfig};
+use crate::source::registry::client::HttpConfig;
+use crate::source::registry::tls as airlock_tls;
 use crate::source::{self, Source};
 use crate::verify::result::ImageResult;
 use crate::verify::{self, BlobMode, ImageHook, Options, Scope, Verification};
@@ -327,12 +328,12 @@ pub fn registry(r: &RegistryRequest) -> Result<Registry, String> {
     }
     let credentials = CredentialSources { explicit: r.creds.clone(), authfile: r.authfile.clone() };
     let cert_dir = match &r.cert_dir {
-        Some(d) => client::cert_dir(d)?,
+        Some(d) => airlock_tls::cert_dir(d)?,
         None => Vec::new(),
     };
     Ok(Registry::new(HttpConfig {
         tls_verify: r.tls_verify,
-        system_roots: std::sync::Arc::new(client::system_roots()),
+        system_roots: std::sync::Arc::new(airlock_tls::system_roots()),
         cert_dir: std::sync::Arc::new(cert_dir),
         credentials,
     }))

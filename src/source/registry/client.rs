@@ -11,7 +11,6 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ureq::Agent;
-use ureq::tls::TlsConfig;
 
 /// Error bodies and tokens are read up to this size (SPEC §8).
 const SMALL_LIMIT: u64 = 1 << 20;
@@ -72,44 +71,14 @@ pub struct Host {
     pub referrers_api: Mutex<Option<bool>>,
 }
 
-fn agent_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
-    Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-}
-
-/// An agent that verifies the host's certificate with its own roots and pinned certificates (`tls.rs`);
-/// `certs.d` folders are named by `host:port`, or by the host alone.
-fn verifying_agent(name: &str, config: &HttpConfig) -> Agent {
-    use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
-    let mut certs = super::tls::host_certs(name, &config.system_roots, &config.cert_dir);
-    if let Some((host, _)) = name.split_once(':') {
-        let bare = super::tls::host_certs(host, &[], &[]).pinned;
-        certs.roots.extend(bare.iter().cloned());
-        certs.pinned.extend(bare);
-    }
-    let tls = super::tls::client_config(&certs);
-    let connector =
-        ConnectProxyConnector::default().chain(TcpConnector::default()).chain(super::tls::TlsConnector { config: tls });
-    Agent::with_parts(agent_config().build(), connector, ureq::unversioned::resolver::DefaultResolver::default())
-}
-
-/// `--tls-verify=false`: any certificate, and plain HTTP.
-fn insecure_agent() -> Agent {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = TlsConfig::builder().disable_verification(true).unversioned_rustls_crypto_provider(provider).build();
-    agent_config().tls_config(tls).build().into()
-}
-
 impl Host {
     pub fn new(name: &str, config: HttpConfig) -> Host {
         let api = if name == "docker.io" { "registry-1.docker.io" } else { name };
-        let agent = verifying_agent(name, &config);
+        let agent = super::tls::verifying_agent(name, &config);
         Host {
             name: name.to_string(),
             agent,
-            insecure_agent: insecure_agent(),
+            insecure_agent: super::tls::insecure_agent(),
             base: Mutex::new(format!("https://{api}")),
             config,
             tokens: Mutex::new(HashMap::new()),
@@ -140,7 +109,7 @@ impl Host {
                 Err(e) if !self.config.tls_verify && base.starts_with("https://") && e.is_transport() => {
                     *lock(&self.base) = base.replacen("https://", "http://", 1);
                 }
-                Err(e) => return Err(unreachable(&self.name, &base, e, self.config.tls_verify)),
+                Err(e) => return Err(super::errors::unreachable(&self.name, &base, e, self.config.tls_verify)),
             }
         }
     }
@@ -203,7 +172,7 @@ impl Host {
                             *lock(&self.basic) = true;
                             continue;
                         }
-                        _ => return Err(status_error(&url, &resp.inner)),
+                        _ => return Err(super::errors::status_error(&url, &resp.inner)),
                     }
                 }
                 401 => {
@@ -216,14 +185,14 @@ impl Host {
                         retries += 1;
                         continue;
                     }
-                    return Err(status_error(&url, &resp.inner));
+                    return Err(super::errors::status_error(&url, &resp.inner));
                 }
                 429 | 502 | 503 | 504 if retries < MAX_RETRIES => {
                     retries += 1;
                     let wait =
                         resp.retry_after.unwrap_or(Duration::from_millis(500 << retries)).min(Duration::from_secs(10));
                     if crate::deadline::remaining().is_some_and(|left| left <= wait) {
-                        return Err(status_error(&url, &resp.inner));
+                        return Err(super::errors::status_error(&url, &resp.inner));
                     }
                     std::thread::sleep(wait);
                     continue;
@@ -384,7 +353,7 @@ struct Answer {
 }
 
 /// A failure below HTTP (connection, TLS, timeout) or a protocol limit.
-enum Transport {
+pub(super) enum Transport {
     Net(ureq::Error),
     Other(String),
 }
@@ -416,93 +385,6 @@ impl Transport {
             Transport::Other(m) => SourceError::Io(m),
         }
     }
-}
-
-/// The one message for a host that cannot be reached, with the fix.
-fn unreachable(name: &str, base: &str, e: Transport, tls_verify: bool) -> String {
-    let url = format!("{base}/v2/");
-    let e = match e {
-        Transport::Net(e) => e,
-        Transport::Other(m) => return format!("registry {name}: {m}"),
-    };
-    let text = e.to_string();
-    let (io_kind, tls) = match &e {
-        ureq::Error::Io(io) => (Some(io.kind()), io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())),
-        ureq::Error::Rustls(r) => (None, Some(r)),
-        _ => (None, None),
-    };
-    let cause = match (&e, tls) {
-        (ureq::Error::HostNotFound, _) => format!("{name} cannot be resolved (DNS): check the registry name"),
-        _ if text.contains("failed to lookup address") => {
-            format!("{name} cannot be resolved (DNS): check the registry name")
-        }
-        _ if io_kind == Some(std::io::ErrorKind::ConnectionRefused) => {
-            format!("the connection to {name} was refused: is the registry running, and is the port right?")
-        }
-        (ureq::Error::Timeout(_), _) => format!("{name} did not answer in time (--timeout)"),
-        (_, Some(rustls::Error::InvalidCertificate(c))) => format!(
-            "the TLS certificate of {name} is not trusted ({c:?}): put its CA certificate (or the server's own \
-             self-signed certificate) in --cert-dir DIR or /etc/containers/certs.d/{name}/ca.crt, or use \
-             --tls-verify=false"
-        ),
-        (_, Some(rustls::Error::InvalidMessage(_))) if tls_verify => {
-            format!(
-                "{name} does not speak TLS (a plain-HTTP registry?): use --tls-verify=false for a plain-HTTP registry"
-            )
-        }
-        (ureq::Error::Tls(_), _) | (_, Some(_)) => format!(
-            "the TLS handshake with {name} failed ({text}): check the certificate with --cert-dir DIR, or use \
-             --tls-verify=false"
-        ),
-        _ => format!("{name} cannot be reached ({text})"),
-    };
-    format!("registry {url}: {cause}")
-}
-
-/// An error for a response that was not a success, with the registry's error code when it gave one.
-pub fn status_error(url: &str, resp: &Response) -> SourceError {
-    let detail = match &resp.body {
-        Body::Bytes(b) => error_codes(b).unwrap_or_default(),
-        _ => String::new(),
-    };
-    let hint = match resp.status {
-        401 => " (unauthorized: check --creds / --authfile)",
-        403 => " (forbidden)",
-        _ => "",
-    };
-    SourceError::Io(format!("{url}: HTTP {}{hint}{detail}", resp.status))
-}
-
-/// `{"errors":[{"code":"…","message":"…"}]}` → `: CODE message; …`.
-pub fn error_codes(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let errors = v.get("errors")?.as_array()?;
-    let parts: Vec<String> = errors
-        .iter()
-        .take(5)
-        .map(|e| {
-            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("?");
-            let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
-            format!("{code} {msg}").trim().to_string()
-        })
-        .collect();
-    Some(format!(": {}", parts.join("; ")))
-}
-
-/// True for "this does not exist": 404, `MANIFEST_UNKNOWN`, or Harbor's `UNKNOWN` + "not found".
-pub fn is_not_found(resp: &Response) -> bool {
-    if resp.status == 404 {
-        return true;
-    }
-    let Body::Bytes(b) = &resp.body else { return false };
-    let Some(v) = serde_json::from_slice::<serde_json::Value>(b).ok() else { return false };
-    v.get("errors").and_then(|e| e.as_array()).is_some_and(|errors| {
-        errors.iter().any(|e| {
-            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or_default();
-            let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or_default();
-            code == "MANIFEST_UNKNOWN" || (code == "UNKNOWN" && msg.to_ascii_lowercase().contains("not found"))
-        })
-    })
 }
 
 /// `<…>; rel="next"` of a `Link` header.
@@ -546,35 +428,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The system roots (`$SSL_CERT_FILE`, else Debian's bundle).
-pub fn system_roots() -> Vec<CertificateDer<'static>> {
-    let system = std::env::var_os("SSL_CERT_FILE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-    std::fs::read(&system).map(|pem| super::tls::pem_certs(&pem)).unwrap_or_default()
-}
-
-/// Every `*.crt` in `--cert-dir` (an error when there is none, or one holds no certificate).
-pub fn cert_dir(dir: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let listing = std::fs::read_dir(dir).map_err(|e| format!("--cert-dir {}: {e}", dir.display()))?;
-    let mut found = Vec::new();
-    for entry in listing.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "crt") {
-            let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let certs = super::tls::pem_certs(&pem);
-            if certs.is_empty() {
-                return Err(format!("{}: no PEM certificate", path.display()));
-            }
-            found.extend(certs);
-        }
-    }
-    if found.is_empty() {
-        return Err(format!("--cert-dir {}: no *.crt certificate", dir.display()));
-    }
-    Ok(found)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,21 +443,5 @@ mod tests {
             Some("/v2/a/referrers/x?n=2&last=y")
         );
         assert_eq!(next_link(r#"</x>; rel="prev""#), None);
-    }
-
-    #[test]
-    fn not_found_forms() {
-        let r = |status, body: &str| Response {
-            status,
-            content_type: None,
-            content_length: None,
-            next: None,
-            body: Body::Bytes(body.as_bytes().to_vec()),
-        };
-        assert!(is_not_found(&r(404, "")));
-        assert!(is_not_found(&r(400, r#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#)));
-        assert!(is_not_found(&r(500, r#"{"errors":[{"code":"UNKNOWN","message":"artifact x not found"}]}"#)));
-        assert!(!is_not_found(&r(500, r#"{"errors":[{"code":"UNKNOWN","message":"boom"}]}"#)));
-        assert!(!is_not_found(&r(401, "")));
     }
 }

@@ -3,6 +3,7 @@
 //! a certificate placed there is trusted as itself even when it is the server's own self-signed leaf
 //! (Go's rule: a certificate in the pool is a trust anchor). A ureq connector, so the verifier is ours.
 
+use super::client::HttpConfig;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
@@ -10,6 +11,8 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use ureq::Agent;
+use ureq::tls::TlsConfig;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport, TransportAdapter,
 };
@@ -208,6 +211,64 @@ impl Transport for TlsTransport {
     fn is_tls(&self) -> bool {
         true
     }
+}
+
+fn agent_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
+}
+
+/// An agent that verifies the host's certificate with its own roots and pinned certificates (`tls.rs`);
+/// `certs.d` folders are named by `host:port`, or by the host alone.
+pub(super) fn verifying_agent(name: &str, config: &HttpConfig) -> Agent {
+    use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+    let mut certs = host_certs(name, &config.system_roots, &config.cert_dir);
+    if let Some((host, _)) = name.split_once(':') {
+        let bare = host_certs(host, &[], &[]).pinned;
+        certs.roots.extend(bare.iter().cloned());
+        certs.pinned.extend(bare);
+    }
+    let tls = client_config(&certs);
+    let connector = ConnectProxyConnector::default().chain(TcpConnector::default()).chain(TlsConnector { config: tls });
+    Agent::with_parts(agent_config().build(), connector, ureq::unversioned::resolver::DefaultResolver::default())
+}
+
+/// `--tls-verify=false`: any certificate, and plain HTTP.
+pub(super) fn insecure_agent() -> Agent {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = TlsConfig::builder().disable_verification(true).unversioned_rustls_crypto_provider(provider).build();
+    agent_config().tls_config(tls).build().into()
+}
+
+/// The system roots (`$SSL_CERT_FILE`, else Debian's bundle).
+pub fn system_roots() -> Vec<CertificateDer<'static>> {
+    let system = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    std::fs::read(&system).map(|pem| pem_certs(&pem)).unwrap_or_default()
+}
+
+/// Every `*.crt` in `--cert-dir` (an error when there is none, or one holds no certificate).
+pub fn cert_dir(dir: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let listing = std::fs::read_dir(dir).map_err(|e| format!("--cert-dir {}: {e}", dir.display()))?;
+    let mut found = Vec::new();
+    for entry in listing.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "crt") {
+            let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let certs = pem_certs(&pem);
+            if certs.is_empty() {
+                return Err(format!("{}: no PEM certificate", path.display()));
+            }
+            found.extend(certs);
+        }
+    }
+    if found.is_empty() {
+        return Err(format!("--cert-dir {}: no *.crt certificate", dir.display()));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
