@@ -75,6 +75,26 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// One `DAMAGED <path>: kind: reason; …` line per damaged PATH, escaped.
+pub fn damage_lines(run: &Run) -> Vec<String> {
+    let mut paths: Vec<&str> = run.damage.iter().map(|d| d.path.as_str()).collect();
+    paths.dedup();
+    let mut seen = Vec::new();
+    paths
+        .into_iter()
+        .filter(|p| {
+            let new = !seen.contains(p);
+            seen.push(p);
+            new
+        })
+        .map(|path| {
+            let reasons: Vec<String> =
+                run.damage.iter().filter(|d| d.path == path).map(|d| format!("{}: {}", d.kind, d.message)).collect();
+            escape(&format!("DAMAGED {path}: {}", reasons.join("; "))).into_owned()
+        })
+        .collect()
+}
+
 /// The one line printed for an image, escaped.
 pub fn line(r: &ImageResult, ctx: &Context) -> String {
     escape(&raw_line(r, ctx)).into_owned()
@@ -106,6 +126,10 @@ fn raw_line(r: &ImageResult, ctx: &Context) -> String {
 pub fn summary(run: &Run, ctx: &Context) -> String {
     let failed = run.failed();
     let mut s = format!("{} passed, {} failed", run.results.len() - failed, failed);
+    let damaged = run.damaged_sources();
+    if damaged > 0 {
+        s.push_str(&format!(", {damaged} source{} damaged", if damaged == 1 { "" } else { "s" }));
+    }
     if !ctx.signatures_checked {
         s.push_str(", signatures not checked");
     }
@@ -120,7 +144,7 @@ pub fn summary(run: &Run, ctx: &Context) -> String {
 pub fn write_failed(path: &Path, run: &Run) -> std::io::Result<bool> {
     let mut lines: Vec<String> = Vec::new();
     let mut written_lines = std::collections::HashSet::new();
-    for r in run.results.iter().filter(|r| !r.passed() && !r.is_source) {
+    for r in run.results.iter().filter(|r| !r.passed()) {
         // A list line verified in two readings is one line of the list.
         if r.line_no.is_some_and(|n| !written_lines.insert(n)) {
             continue;
@@ -174,6 +198,8 @@ struct Summary {
     artifacts: usize,
     passed: usize,
     failed: usize,
+    /// Damaged source PATHs.
+    damaged: usize,
     blobs: u64,
     bytes: u64,
 }
@@ -183,10 +209,11 @@ pub fn report_value(run: &Run, ctx: &Context) -> Value {
     let artifacts = run.results.iter().filter(|r| r.artifact).count();
     let failed = run.failed();
     let summary = Summary {
-        images: run.results.iter().filter(|r| !r.artifact && !r.is_source).count(),
+        images: run.results.iter().filter(|r| !r.artifact).count(),
         artifacts,
         passed: run.results.len() - failed,
         failed,
+        damaged: run.damaged_sources(),
         blobs: run.blobs,
         bytes: run.bytes,
     };
@@ -203,6 +230,7 @@ pub fn report_value(run: &Run, ctx: &Context) -> Value {
         "mode": ctx.mode,
         "summary": summary,
         "results": run.results,
+        "damage": run.damage,
     })
 }
 

@@ -2,7 +2,7 @@
 //! (everything found, as data): open the sources, load the trust, read the list, plan and shard the
 //! targets, verify, and check the archive's own SHA-256 and signature. The binary renders the `Run`.
 
-use crate::finding::{Finding, Kind};
+use crate::finding::Kind;
 use crate::imagelist::{self, ListLine};
 use crate::oci::platform::PlatformFilter;
 use crate::reference::DockerRef;
@@ -19,7 +19,7 @@ use crate::source::registry::auth::CredentialSources;
 use crate::source::registry::client::HttpConfig;
 use crate::source::registry::tls as airlock_tls;
 use crate::source::{self, Source};
-use crate::verify::result::ImageResult;
+use crate::verify::result::SourceDamage;
 use crate::verify::{self, BlobMode, ImageHook, Options, Scope, Verification};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -107,27 +107,17 @@ pub enum Pattern {
 
 /// Everything a run found, and the facts the report records.
 pub struct Run {
-    pub results: Vec<ImageResult>,
-    pub blobs: u64,
-    pub bytes: u64,
+    /// The images' results and the sources' damage.
+    pub found: verify::Run,
     pub facts: Context,
     /// No target at all: the run verified nothing.
     pub nothing: bool,
 }
 
 impl Run {
-    pub fn failed(&self) -> usize {
-        self.results.iter().filter(|r| !r.passed()).count()
-    }
-
-    /// 0 every selected image verified, 1 something failed or nothing was verified.
+    /// 0 every selected image verified, 1 something failed, a source is damaged, or nothing was verified.
     pub fn exit_code(&self) -> u8 {
-        if self.failed() > 0 || self.nothing { 1 } else { 0 }
-    }
-
-    /// The engine's view of the run (for the report renderers).
-    pub fn engine(&self) -> verify::Run {
-        verify::Run { results: self.results.clone(), blobs: self.blobs, bytes: self.bytes }
+        if self.found.failed() > 0 || !self.found.damage.is_empty() || self.nothing { 1 } else { 0 }
     }
 }
 
@@ -204,7 +194,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         run.blobs,
         run.bytes
     )));
-    Ok(Run { results: run.results, blobs: run.blobs, bytes: run.bytes, facts, nothing })
+    Ok(Run { found: run, facts, nothing })
 }
 
 /// The trust of a run, loaded: what signatures must satisfy, the keys for the report, the identity rule.
@@ -413,12 +403,10 @@ fn expected_archive_sha256(req: &Request, paths: &[PathBuf], source: &dyn Source
     }
 }
 
-/// A failure of the archive file itself, as a source result.
-fn archive_failure(source: &dyn Source, kind: Kind, message: String) -> ImageResult {
-    let mut r = ImageResult::new(format!("source {}", source.location()), None, None);
-    r.is_source = true;
-    r.fail(Finding::new(kind, message));
-    r
+/// A failure of the archive file itself, as damage of the source.
+fn archive_failure(source: &dyn Source, kind: Kind, message: String) -> SourceDamage {
+    let path = source.location();
+    SourceDamage { entry: path.clone(), path, digest: None, kind, message }
 }
 
 /// Compares the archive's SHA-256 (computed in the verification pass) with the expected one.
@@ -431,7 +419,7 @@ fn check_archive_sha256(source: &dyn Source, expected: &str, run: &mut verify::R
         Some(_) => None,
     };
     if let Some(message) = problem {
-        run.results.push(archive_failure(source, Kind::Corrupt, message));
+        run.damage.push(archive_failure(source, Kind::Corrupt, message));
     }
 }
 
@@ -451,7 +439,7 @@ fn check_archive_signature(
     match outcome {
         Ok(signer) => Some(signer),
         Err(message) => {
-            run.results.push(archive_failure(source, Kind::BadSignature, format!("archive signature: {message}")));
+            run.damage.push(archive_failure(source, Kind::BadSignature, format!("archive signature: {message}")));
             None
         }
     }

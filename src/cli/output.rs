@@ -80,10 +80,12 @@ pub fn images_progress() -> Option<indicatif::ProgressBar> {
 
 /// Prints the results and writes the report and the failed list; returns the exit status.
 pub fn finish(run: &Run, p: &Presentation) -> Result<u8> {
-    let engine = run.engine();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for r in &run.results {
+    let engine = &run.found;
+    // `--report -`: stdout is the document alone, the human lines go to stderr (SPEC §1).
+    let report_on_stdout = p.report.as_ref().is_some_and(|r| r.as_os_str() == "-");
+    let mut out: Box<dyn Write> =
+        if report_on_stdout { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
+    for r in &engine.results {
         if !(p.quiet && r.passed()) {
             writeln!(out, "{}", report::line(r, &run.facts))?;
         }
@@ -96,13 +98,18 @@ pub fn finish(run: &Run, p: &Presentation) -> Result<u8> {
     if let Some(signer) = &run.facts.archive_signature {
         message(&Message::Note(format!("archive signature verified with {signer}")));
     }
-    writeln!(out, "{}", report::summary(&engine, &run.facts))?;
+    for line in report::damage_lines(engine) {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out, "{}", report::summary(engine, &run.facts))?;
     if run.nothing {
         writeln!(out, "nothing verified")?;
     }
     if let Some(path) = &p.report {
-        let text = report::render(&engine, &run.facts, p.format);
-        if path.as_os_str() == "-" {
+        let text = report::render(engine, &run.facts, p.format);
+        if report_on_stdout {
+            drop(out);
+            out = Box::new(std::io::stdout().lock());
             out.write_all(text.as_bytes())?;
         } else {
             report::write_atomic(path, text.as_bytes()).with_context(|| format!("--report {}", path.display()))?;
@@ -110,7 +117,7 @@ pub fn finish(run: &Run, p: &Presentation) -> Result<u8> {
     }
     drop(out);
     if let Some(failed) = &p.failed {
-        write_failed(failed, &engine)?;
+        write_failed(failed, engine)?;
     }
     Ok(run.exit_code())
 }

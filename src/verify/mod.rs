@@ -7,13 +7,12 @@ mod targets;
 mod walk;
 
 use crate::digest::Digest;
-use crate::finding::Finding;
 use crate::oci::platform::PlatformFilter;
 use crate::signature::check::Trust;
 use crate::source::{Damage, Source};
 use rayon::prelude::*;
-use result::ImageResult;
-use std::collections::{BTreeMap, HashSet};
+use result::{ImageResult, SourceDamage};
+use std::collections::HashSet;
 use std::sync::Mutex;
 pub use targets::{Subject, Target, plan};
 
@@ -70,6 +69,8 @@ pub struct Options {
 /// Everything one run found.
 pub struct Run {
     pub results: Vec<ImageResult>,
+    /// Damage of the sources that no image reported, in every PATH.
+    pub damage: Vec<SourceDamage>,
     pub blobs: u64,
     pub bytes: u64,
 }
@@ -77,6 +78,14 @@ pub struct Run {
 impl Run {
     pub fn failed(&self) -> usize {
         self.results.iter().filter(|r| !r.passed()).count()
+    }
+
+    /// How many PATHs are damaged.
+    pub fn damaged_sources(&self) -> usize {
+        let mut paths: Vec<&str> = self.damage.iter().map(|d| d.path.as_str()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        paths.len()
     }
 }
 
@@ -117,35 +126,25 @@ pub fn run(source: &dyn Source, targets: Vec<Target>, opts: &Options) -> Run {
                 results
             })
             .collect();
-        let mut results: Vec<ImageResult> = per_target.into_iter().flatten().collect();
+        let results: Vec<ImageResult> = per_target.into_iter().flatten().collect();
         let mut damage = source.damage();
         damage.extend(hashed.into_iter().filter(|d| !shared.has_seen(d)));
-        results.extend(damage_results(damage));
-        results
+        (results, damage.into_iter().map(as_record).collect::<Vec<_>>())
     };
-    let results = match pool {
+    let (results, damage) = match pool {
         Ok(pool) => pool.install(work),
         Err(_) => work(),
     };
     let (blobs, bytes) = if opts.blobs == BlobMode::Verify { source.blob_totals() } else { (0, 0) };
-    Run { results, blobs, bytes }
+    Run { results, damage, blobs, bytes }
 }
 
-/// One result per damaged PATH, with every problem found in it.
-fn damage_results(damage: Vec<Damage>) -> Vec<ImageResult> {
-    let mut by_origin: BTreeMap<String, Vec<Damage>> = BTreeMap::new();
-    for d in damage {
-        by_origin.entry(d.origin.clone()).or_default().push(d);
+fn as_record(d: Damage) -> SourceDamage {
+    SourceDamage {
+        path: d.origin,
+        entry: d.entry,
+        digest: d.digest,
+        kind: d.error.kind(),
+        message: d.error.to_string(),
     }
-    by_origin
-        .into_iter()
-        .map(|(origin, list)| {
-            let mut r = ImageResult::new(format!("source {origin}"), None, None);
-            r.is_source = true;
-            for d in list {
-                r.fail(Finding::new(d.error.kind(), d.error.to_string()));
-            }
-            r
-        })
-        .collect()
 }

@@ -54,9 +54,17 @@ pub struct ImageResult {
     /// Key files whose signatures were accepted.
     #[serde(skip)]
     pub signed_by: Vec<String>,
-    /// Damage of the source itself, not of one image.
-    #[serde(skip)]
-    pub is_source: bool,
+}
+
+/// Damage of a source itself, not of one image (SPEC §7: its own `DAMAGED` line and count): the PATH,
+/// the entry inside it, the digest it is about, and what is wrong.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SourceDamage {
+    pub path: String,
+    pub entry: String,
+    pub digest: Option<Digest>,
+    pub kind: Kind,
+    pub message: String,
 }
 
 impl ImageResult {
@@ -72,7 +80,6 @@ impl ImageResult {
             errors: Vec::new(),
             notes: Vec::new(),
             signed_by: Vec::new(),
-            is_source: false,
         }
     }
 

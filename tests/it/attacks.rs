@@ -74,6 +74,9 @@ fn run(args: &[&str]) -> (Output, Value) {
     all.extend(["--report", report.to_str().unwrap()]);
     let out = airlock(&all);
     let value = std::fs::read(&report).map(|b| serde_json::from_slice(&b).expect("report JSON")).unwrap_or(Value::Null);
+    if !value.is_null() {
+        crate::common::schema::check_report(&value);
+    }
     (out, value)
 }
 
@@ -96,9 +99,17 @@ fn assert_error(r: &Value, kind: &str, needle: &str) {
     assert_eq!(r["status"], "fail", "{r:#}");
 }
 
-/// The damage reported for the source at `path`.
-fn source_result<'a>(report: &'a Value, path: &str) -> &'a Value {
-    result(report, &format!("source {path}"))
+/// The damage reported for the source at `path`, shaped as a failed result (kind and message per entry).
+fn source_result(report: &Value, path: &str) -> Value {
+    let errors: Vec<Value> = report["damage"]
+        .as_array()
+        .expect("damage")
+        .iter()
+        .filter(|d| d["path"] == path)
+        .map(|d| json!({"kind": d["kind"], "message": d["message"]}))
+        .collect();
+    assert!(!errors.is_empty(), "no damage reported for {path}: {report:#}");
+    json!({"status": "fail", "errors": errors})
 }
 
 // --- 1. JSON that Go reads differently ---------------------------------------------------------------
@@ -118,7 +129,7 @@ fn index_json_with_manifests_and_a_case_folded_twin_is_malformed() {
     assert!(out.line_for(SINGLE).is_none_or(|l| !l.starts_with("PASS")), "{}", out.describe());
     let damage = source_result(&report, b.arg());
     assert_error(
-        damage,
+        &damage,
         "malformed",
         "index.json: the top-level object: keys \"manifests\" and \"Manifests\" are one key",
     );
@@ -133,7 +144,7 @@ fn a_second_spelling_of_a_field_go_reads_is_malformed() {
     // `Manifests` alone: Go reads it as the list, serde as nothing.
     b.set_index(&format!(r#"{{"schemaVersion":2,"Manifests":{good}}}"#));
     let (_, report) = run(&["verify-archive", b.arg(), "-p", KEY]);
-    assert_error(source_result(&report, b.arg()), "malformed", "key \"Manifests\" is \"manifests\" to Go");
+    assert_error(&source_result(&report, b.arg()), "malformed", "key \"Manifests\" is \"manifests\" to Go");
     // a descriptor's `Digest` beside `digest`, and the long s that Go folds onto `s`
     let plain = format!(r#"{{"schemaVersion":2,"manifests":{good}}}"#);
     b.set_index(&plain.replacen(
@@ -143,13 +154,13 @@ fn a_second_spelling_of_a_field_go_reads_is_malformed() {
     ));
     let (_, report) = run(&["verify-archive", b.arg(), "-p", KEY]);
     assert_error(
-        source_result(&report, b.arg()),
+        &source_result(&report, b.arg()),
         "malformed",
         "manifests[0]: keys \"digest\" and \"Digest\" are one key",
     );
     b.set_index(&format!(r#"{{"schemaVersion":2,"manifests":{good}}}"#).replacen("\"size\"", "\"\u{17f}ize\"", 1));
     let (_, report) = run(&["verify-archive", b.arg(), "-p", KEY]);
-    assert_error(source_result(&report, b.arg()), "malformed", "is \"size\" to Go");
+    assert_error(&source_result(&report, b.arg()), "malformed", "is \"size\" to Go");
 }
 
 /// Go keeps the last of two equal annotation keys: a second `ref.name` would rename the entry.
@@ -167,7 +178,7 @@ fn a_duplicate_annotation_is_malformed() {
     let (out, report) = run(&["verify-archive", b.arg(), "-p", KEY]);
     assert_eq!(out.code, 1, "{}", out.describe());
     assert_error(
-        source_result(&report, b.arg()),
+        &source_result(&report, b.arg()),
         "malformed",
         "annotations: duplicate key \"org.opencontainers.image.ref.name\"",
     );
@@ -402,7 +413,7 @@ fn damage_in_one_path_is_not_hidden_by_a_good_copy_in_another() {
     let (out, report) = run(&["verify-archive", good.arg(), bad.arg(), "-p", KEY]);
     assert_eq!(out.code, 1, "{}", out.describe());
     assert_eq!(result(&report, SINGLE)["status"], "pass");
-    assert_error(source_result(&report, bad.arg()), "corrupt", &format!("blobs/sha256/{}", &layer[7..]));
+    assert_error(&source_result(&report, bad.arg()), "corrupt", &format!("blobs/sha256/{}", &layer[7..]));
 }
 
 // --- 5. The walk is bounded --------------------------------------------------------------------------

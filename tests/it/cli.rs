@@ -161,7 +161,7 @@ fn json_report_is_an_audit_record() {
         report.to_str().unwrap(),
     ]);
     assert_eq!(out.code, 0, "{}", out.describe());
-    let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let v = crate::common::registry::read_report(&report, &out);
     assert_eq!(v["tool"], "airlock");
     assert!(v["version"].as_str().unwrap().starts_with(env!("CARGO_PKG_VERSION")));
     assert_eq!(v["keys"][0]["sha256_spki"], spki_sha256(KEY));
@@ -180,8 +180,7 @@ fn json_report_is_an_audit_record() {
 fn failure_reasons_carry_their_kind_in_the_report() {
     let out = airlock(["verify-archive", "testdata/layouts/corrupt-layer", "-p", KEY, "--report", "-"]);
     assert_eq!(out.code, 1);
-    let json_start = out.stdout.find("{\n").unwrap();
-    let v: Value = serde_json::from_str(&out.stdout[json_start..]).unwrap();
+    let v = out.report();
     assert_eq!(v["results"][0]["errors"][0]["kind"], "corrupt");
     assert_eq!(v["results"][0]["status"], "fail");
 }

@@ -126,7 +126,7 @@ fn case_folded_manifest_json_keys_are_malformed() {
     .unwrap();
     let out = airlock(["verify-archive", dir.to_str().unwrap()]);
     assert_eq!(out.code, 1, "{}", out.describe());
-    let l = out.line_for("source ").unwrap_or_else(|| panic!("source damage\n{}", out.describe()));
+    let l = out.damage_line("").unwrap_or_else(|| panic!("source damage\n{}", out.describe()));
     assert!(l.contains("malformed: manifest.json: [0]: key \"repoTags\" is \"RepoTags\" to Go"), "{l}");
 }
 

@@ -277,8 +277,9 @@ fn unreferenced_damage_fails_the_run() {
     std::fs::write(dir.join("stray/layer.tar"), b"not a layer").unwrap();
     let run = run(&open(&dir), false, None);
     assert!(result(&run, SINGLE).passed());
-    let source = run.results.iter().find(|r| r.is_source).expect("a source result");
-    assert!(messages(source).contains("stray/layer.tar"), "{}", messages(source));
+    let stray = run.damage.iter().find(|d| d.entry == "stray/layer.tar").expect("damage for the stray layer");
+    assert_eq!(stray.kind, Kind::Malformed, "{stray:?}");
+    assert!(stray.message.contains("no image names this layer"), "{stray:?}");
 }
 
 /// A [`DirTree`] that counts how often each file is hashed.

@@ -250,7 +250,7 @@ fn a_signatures_only_path_signs_the_zip_images() {
 fn the_report_records_the_zip_sha256() {
     let out = airlock(["verify-archive", SAVED, "--report", "-"]);
     assert_eq!(out.code, 0, "{}", out.describe());
-    let v: Value = serde_json::from_str(&out.stdout[out.stdout.find("{\n").expect("json")..]).expect("report");
+    let v: Value = out.report();
     assert_eq!(v["source"]["sha256"][SAVED], sha256_hex(&std::fs::read(root().join(SAVED)).unwrap()), "{}", out.stdout);
     assert_eq!(v["summary"]["passed"], 3);
 }
@@ -317,7 +317,7 @@ fn a_case_folded_hangar_index_is_malformed() {
     let out = verify(&path, &[]);
     assert_eq!(out.code, 1, "{}", out.describe());
     assert!(
-        out.line_for("source ")
+        out.damage_line("")
             .is_some_and(|l| l.contains("malformed: index.json: the top-level object: key \"List\" is \"list\" to Go")),
         "{}",
         out.describe()

@@ -90,8 +90,8 @@ fn artifacts_are_integrity_checked_and_exempt_from_platforms() {
     set_image_entry(&layout, "application/vnd.oci.image.manifest.v1+json", &digest, size);
     let out = airlock(["verify-archive", layout.to_str().unwrap(), "--arch", "s390x", "--report", "-"]);
     assert_eq!(out.code, 0, "{}", out.describe());
-    assert!(out.stdout.contains("(artifact"), "{}", out.describe());
-    assert!(out.stdout.contains("\"artifacts\": 1"), "{}", out.describe());
+    assert!(out.stderr.contains("(artifact"), "{}", out.describe());
+    assert_eq!(out.report()["summary"]["artifacts"], 1, "{}", out.describe());
     // integrity still applies
     std::fs::write(layout.join("blobs/sha256").join(&layer[7..]), b"chart bytez").unwrap();
     let out = airlock(["verify-archive", layout.to_str().unwrap()]);
@@ -116,7 +116,7 @@ fn a_plain_name_wins_over_kind_and_the_name_is_ambiguous() {
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
     let out = airlock(["verify-archive", layout.to_str().unwrap(), "-p", KEY, "--report", "-"]);
     assert_eq!(out.code, 1, "{}", out.describe());
-    let report: serde_json::Value = serde_json::from_str(&out.stdout[out.stdout.find("{\n").unwrap()..]).unwrap();
+    let report: serde_json::Value = out.report();
     let image = report["results"]
         .as_array()
         .unwrap()

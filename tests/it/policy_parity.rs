@@ -340,6 +340,7 @@ fn run_airlock(case: &Case) -> Outcome {
     if let Ok(bytes) = std::fs::read(&report)
         && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
     {
+        crate::common::schema::check_report(&v);
         for r in v["results"].as_array().into_iter().flatten() {
             statuses.push(r["status"].as_str().unwrap_or("?").to_string());
             if first_error.is_empty()

@@ -2,6 +2,7 @@
 
 pub mod hostile;
 pub mod registry;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,11 +14,28 @@ pub struct Output {
 }
 
 impl Output {
-    /// The one PASS/FAIL line about `reference`.
+    /// The one PASS/FAIL line about `reference` (on stdout, or on stderr under `--report -`).
     pub fn line_for(&self, reference: &str) -> Option<&str> {
         self.stdout
             .lines()
+            .chain(self.stderr.lines())
             .find(|l| (l.starts_with("PASS ") || l.starts_with("FAIL ")) && l[5..].starts_with(reference))
+    }
+
+    /// The `DAMAGED <path>: …` line about a source whose path starts with `path` (any, for "").
+    pub fn damage_line(&self, path: &str) -> Option<&str> {
+        self.stdout
+            .lines()
+            .chain(self.stderr.lines())
+            .find(|l| l.strip_prefix("DAMAGED ").is_some_and(|r| r.starts_with(path)))
+    }
+
+    /// The report written to stdout by `--report -` (the document alone), checked against the schema.
+    pub fn report(&self) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not the report alone ({e})\n{}", self.describe()));
+        schema::check_report(&v);
+        v
     }
 
     pub fn describe(&self) -> String {

@@ -881,7 +881,10 @@ pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)], cwd: Opt
 /// Reads a JSON report airlock wrote.
 pub fn read_report(path: &Path, out: &Output) -> Value {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("report {}: {e}\n{}", path.display(), out.describe()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("report {}: {e}\n{}", path.display(), out.describe()))
+    let v =
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("report {}: {e}\n{}", path.display(), out.describe()));
+    super::schema::check_report(&v);
+    v
 }
 
 /// Writes a containers/docker auth file `{"auths":{HOST:{"auth":base64(user:pass)}}}`.
