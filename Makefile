@@ -2,7 +2,7 @@
 CARGO ?= cargo
 AIRLOCK := target/debug/airlock
 
-.PHONY: all build demo test lint bench bench-archive bench-remote fixtures clean
+.PHONY: all build demo test lint bench bench-archive bench-remote fixtures clean fuzz
 
 all: build
 
@@ -53,3 +53,21 @@ fixtures:
 
 clean:
 	$(CARGO) clean
+
+# Fuzzing (tests/fuzz/README.md): never part of `make test` or CI. Needs the nightly toolchain and
+# `cargo install cargo-fuzz`. Seeds the corpora from testdata, then runs each target for FUZZ_SECONDS
+# (FUZZ_TARGETS picks some); a crash is saved under tests/fuzz/artifacts/<target>/, the other targets
+# still run, and the target fails at the end.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= strict_json reference image_list manifest payload tar_archive zip_archive skopeo_signature
+FUZZ_CARGO ?= cargo +nightly
+FUZZ_LIBFUZZER_FLAGS ?= -rss_limit_mb=2048 -timeout=10
+
+fuzz:
+	tests/fuzz/seed.sh
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+		$(FUZZ_CARGO) fuzz run --fuzz-dir tests/fuzz --debug-assertions $$t tests/fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) $(FUZZ_LIBFUZZER_FLAGS) || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed (a finding or a build error) in:$$failed; findings are in tests/fuzz/artifacts/<target>/"; exit 1; fi
