@@ -4,7 +4,7 @@
 use crate::oci::manifest::{self, Document};
 use crate::oci::{Desc, is_index_type};
 use crate::reference::DockerRef;
-use crate::source::Source;
+use crate::source::{Attached, Source};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -16,7 +16,7 @@ pub struct Row {
     pub platforms: Vec<String>,
     /// Config and layer bytes of every platform.
     pub bytes: u64,
-    /// Signature candidates found for the top digest (`.sig` manifests, referrers, `signature-N`).
+    /// Signature candidates found for the top digest (`.sig` layers, referrer bundles, `signature-N` files).
     pub signatures: usize,
     /// Why the entry could not be read fully, if it could not.
     pub problem: Option<String>,
@@ -24,9 +24,8 @@ pub struct Row {
 
 /// One row per image: `repo` names it for sources that need a repository (registries).
 pub fn row(source: &dyn Source, name: String, repo: Option<&DockerRef>, desc: &Desc) -> Row {
-    let signatures = source.signature_manifests(repo, &desc.digest).map(|s| s.len()).unwrap_or(0)
-        + source.raw_signatures(&desc.digest).map(|f| f.candidates.len()).unwrap_or(0)
-        + source.referrers(repo, &desc.digest).map(|r| r.len()).unwrap_or(0);
+    let count = |which| source.attachments(repo, &desc.digest, which).map(|f| f.candidates.len()).unwrap_or(0);
+    let signatures = count(Attached::Signatures) + count(Attached::Referrers);
     let mut row = Row {
         reference: name,
         digest: desc.digest.to_string(),

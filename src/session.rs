@@ -148,7 +148,7 @@ pub fn run(req: Request) -> Result<Run, String> {
     }
     let mut facts = Context {
         paths: paths.iter().map(|p| p.display().to_string()).collect(),
-        file_sha256: source.file_sha256(),
+        file_sha256: source.info().files,
         keys: trust.keys.iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect(),
         signatures_checked: trust.verification.is_some(),
         archive_signature: None,
@@ -164,7 +164,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         },
     };
     let nothing = targets.is_empty();
-    let debug = format!("{} image(s) to verify in {}, {} job(s)", targets.len(), source.location(), req.jobs);
+    let debug = format!("{} image(s) to verify in {}, {} job(s)", targets.len(), source.info().location, req.jobs);
     (req.on_message)(Message::Debug(debug));
     let opts = Options {
         verification: trust.verification,
@@ -342,8 +342,9 @@ fn list_hosts(lines: &[ListLine]) -> Vec<String> {
 
 /// An output file inside a source would change what is being verified (SPEC §8).
 fn check_outputs(req: &Request, source: &dyn Source) -> Result<(), String> {
+    let info = source.info();
     for (flag, p) in &req.outputs {
-        if source::canonical(p).is_some_and(|c| source.contains_path(&c)) {
+        if info.contains(p) {
             return Err(format!(
                 "{flag} {}: the file is inside a source being verified; write it elsewhere",
                 p.display()
@@ -356,10 +357,11 @@ fn check_outputs(req: &Request, source: &dyn Source) -> Result<(), String> {
 /// A trusted key or policy inside the source: the bundle would be vouching for itself.
 fn warn_self_vouching(req: &Request, source: &dyn Source) {
     let t = &req.trust;
+    let info = source.info();
     for (what, file) in
         t.keys.iter().chain(&t.rekor_keys).map(|k| ("trusted key", k)).chain(t.policy.iter().map(|p| ("policy", p)))
     {
-        if file.canonicalize().is_ok_and(|k| source.contains_path(&k)) {
+        if file.canonicalize().is_ok_and(|k| info.contains(&k)) {
             (req.on_message)(Message::Warning(format!(
                 "{what} {} lives inside the source being verified: the bundle would be vouching for itself",
                 file.display()
@@ -370,8 +372,9 @@ fn warn_self_vouching(req: &Request, source: &dyn Source) {
 
 /// `--archive-sha256`: 64 hex characters, or a `sha256sum`-style file with a line for the archive.
 fn expected_archive_sha256(req: &Request, paths: &[PathBuf], source: &dyn Source) -> Result<Option<String>, String> {
-    if (req.archive_sha256.is_some() || req.archive_signature.is_some()) && source.file_sha256().is_empty() {
-        return Err(format!("--archive-sha256 / --archive-signature: {} is not one archive file", source.location()));
+    let info = source.info();
+    if (req.archive_sha256.is_some() || req.archive_signature.is_some()) && info.files.is_empty() {
+        return Err(format!("--archive-sha256 / --archive-signature: {} is not one archive file", info.location));
     }
     if req.archive_signature.is_some() && paths.len() != 1 {
         return Err("--archive-signature needs exactly one archive PATH".into());
@@ -405,14 +408,15 @@ fn expected_archive_sha256(req: &Request, paths: &[PathBuf], source: &dyn Source
 
 /// A failure of the archive file itself, as damage of the source.
 fn archive_failure(source: &dyn Source, kind: Kind, message: String) -> SourceDamage {
-    let path = source.location();
+    let path = source.info().location;
     SourceDamage { entry: path.clone(), path, digest: None, kind, message }
 }
 
 /// Compares the archive's SHA-256 (computed in the verification pass) with the expected one.
 fn check_archive_sha256(source: &dyn Source, expected: &str, run: &mut verify::Run) {
-    let problem = match source.file_sha256().first() {
-        None => Some(format!("{}: no SHA-256 was computed", source.location())),
+    let info = source.info();
+    let problem = match info.files.first() {
+        None => Some(format!("{}: no SHA-256 was computed", info.location)),
         Some((path, actual)) if actual != expected => {
             Some(format!("{path}: archive SHA-256 is {actual}, expected {expected}"))
         }
@@ -432,7 +436,8 @@ fn check_archive_signature(
     run: &mut verify::Run,
 ) -> Option<String> {
     let outcome = source
-        .file_sha256()
+        .info()
+        .files
         .first()
         .ok_or_else(|| "no SHA-256 was computed for the archive".to_string())
         .and_then(|(_, hex)| blob_signature::verify(signature, hex, keys));

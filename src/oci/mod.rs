@@ -20,6 +20,10 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Every sigstore bundle media type and artifact type starts so (`…bundle+json;version=0.3`, `…bundle.v0.3+json`).
+pub const BUNDLE_MEDIA_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+/// At most this many signature layers in one `.sig` manifest, and referrers per digest (SPEC §8).
+pub const MAX_SIGNATURES: usize = 1000;
 
 pub fn is_index_type(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST

@@ -8,17 +8,12 @@ use super::keys::{TrustedKey, decode_signature_base64, verify_with_any};
 use super::{bundle, payload, rekor};
 use crate::digest::Digest;
 use crate::finding::Kind;
-use crate::oci::manifest::{self, Document};
-use crate::oci::{METADATA_LIMIT, OCI_MANIFEST, SIMPLE_SIGNING};
 use crate::reference::DockerRef;
-use crate::source::{Candidate, Found, Source, SourceError};
+use crate::source::{Attached, Candidate, Source, SourceError};
 use std::collections::BTreeMap;
 
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
-pub const BUNDLE_MEDIA_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
-/// At most this many signature layers in one `.sig` manifest, and referrers per digest (SPEC §8).
-pub const MAX_SIGNATURES: usize = 1000;
 
 /// What a signature must be checked against.
 pub struct Trust {
@@ -61,7 +56,7 @@ pub fn check(
         |e: SourceError| Outcome::Rejected { kind: e.kind(), message: format!("reading signatures for {digest}: {e}") };
     // `.sig` attachments and `signature-N` files first (what containers-image reads); referrers only when
     // none of them is accepted: one accepted signature suffices, and a registry is asked less.
-    let mut found = match gather_attachments(source, repo, digest) {
+    let mut found = match source.attachments(repo, digest, Attached::Signatures) {
         Ok(f) => f,
         Err(e) => return read_error(e),
     };
@@ -72,8 +67,8 @@ pub fn check(
             Err(reason) => reasons.push(reason),
         }
     }
-    let referrers = match gather_referrers(source, repo, digest) {
-        Ok(r) => r,
+    let referrers = match source.attachments(repo, digest, Attached::Referrers) {
+        Ok(r) => r.candidates,
         Err(e) => return read_error(e),
     };
     for candidate in &referrers {
@@ -91,7 +86,7 @@ pub fn check(
                 found.non_sigstore, found.non_signature_attachments
             ));
         }
-        if let Some(hint) = source.no_signature_hint() {
+        if let Some(hint) = source.info().no_signatures {
             message.push_str(": ");
             message.push_str(&hint);
         }
@@ -111,80 +106,6 @@ pub fn check(
         format!("None of the signatures were accepted, reasons: {}", all.join("; "))
     };
     Outcome::Rejected { kind, message }
-}
-
-/// The `signature-N` files and `.sig` manifests the source holds for `digest`. Discovery is liberal;
-/// acceptance is strict.
-fn gather_attachments(source: &dyn Source, repo: Option<&DockerRef>, digest: &Digest) -> Result<Found, SourceError> {
-    let mut found = source.raw_signatures(digest)?;
-    for desc in source.signature_manifests(repo, digest)? {
-        let what = format!("signature manifest {}", desc.digest);
-        let bytes = source.read(repo, &desc)?;
-        if desc.media_type != OCI_MANIFEST {
-            return Err(SourceError::Malformed(format!(
-                "{what}: unexpected MIME type for sigstore attachment manifest: {:?}",
-                desc.media_type
-            )));
-        }
-        let doc = manifest::parse(&bytes, OCI_MANIFEST).map_err(|e| SourceError::Malformed(format!("{what}: {e}")))?;
-        let Document::Manifest(m) = doc else { continue };
-        if m.layers.len() > MAX_SIGNATURES {
-            return Err(SourceError::Malformed(format!(
-                "{what}: {} signature layers is over the limit of {MAX_SIGNATURES}",
-                m.layers.len()
-            )));
-        }
-        for layer in m.layers {
-            if layer.media_type != SIMPLE_SIGNING {
-                found.non_signature_attachments += 1;
-                continue;
-            }
-            if layer.size > METADATA_LIMIT {
-                return Err(SourceError::Malformed(format!("{what}: a {}-byte payload is over the limit", layer.size)));
-            }
-            let payload = source.read(repo, &layer)?;
-            found.candidates.push(Candidate::Simple {
-                payload,
-                annotations: layer.annotations.clone(),
-                origin: format!("{what} layer {}", layer.digest),
-            });
-        }
-    }
-    Ok(found)
-}
-
-/// The sigstore bundles among the referrers of `digest`.
-fn gather_referrers(
-    source: &dyn Source,
-    repo: Option<&DockerRef>,
-    digest: &Digest,
-) -> Result<Vec<Candidate>, SourceError> {
-    let mut found = Vec::new();
-    let referrers = source.referrers(repo, digest)?;
-    if referrers.len() > MAX_SIGNATURES {
-        return Err(SourceError::Malformed(format!(
-            "{} referrers of {digest} is over the limit of {MAX_SIGNATURES}",
-            referrers.len()
-        )));
-    }
-    for desc in referrers {
-        let what = format!("referrer {}", desc.digest);
-        let bytes = source.read(repo, &desc)?;
-        let Ok(Document::Manifest(m)) = manifest::parse(&bytes, &desc.media_type) else { continue };
-        let is_bundle = m.artifact_type.as_deref().is_some_and(|t| t.starts_with(BUNDLE_MEDIA_PREFIX))
-            || m.layers.iter().any(|l| l.media_type.starts_with(BUNDLE_MEDIA_PREFIX));
-        if !is_bundle {
-            continue;
-        }
-        for layer in m.layers.iter().filter(|l| l.media_type.starts_with(BUNDLE_MEDIA_PREFIX)) {
-            if layer.size > METADATA_LIMIT {
-                return Err(SourceError::Malformed(format!("{what}: a {}-byte bundle is over the limit", layer.size)));
-            }
-            let bytes = source.read(repo, layer)?;
-            found.push(Candidate::Bundle { bytes, origin: what.clone() });
-        }
-    }
-    Ok(found)
 }
 
 /// Applies SPEC §6.2 to one candidate, in containers-image's order: crypto first, then parse, digest,

@@ -6,8 +6,10 @@ use super::hangar_zip::HangarZip;
 use super::layout::Layout;
 use super::skopeo_dir::{self, SkopeoDir};
 use super::store::{DirStore, DirTree};
-use super::{Damage, Entry, Source, SourceError};
-use std::path::Path;
+use super::{Entry, Info, Scan, Source, SourceError};
+use crate::oci::Desc;
+use crate::reference::DockerRef;
+use std::path::{Path, PathBuf};
 
 /// Why a path could not be opened as a source at all (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -116,17 +118,25 @@ pub struct Broken {
 }
 
 impl Source for Broken {
-    fn location(&self) -> String {
-        self.location.clone()
+    fn info(&self) -> Info {
+        Info::at(self.location.clone(), vec![PathBuf::from(&self.location)])
     }
 
     fn entries(&self) -> Vec<Entry> {
         Vec::new()
     }
 
-    fn damage(&self) -> Vec<Damage> {
+    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
+        Err(SourceError::Missing(format!("blob {}", desc.digest)))
+    }
+
+    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, _hash: bool) -> Result<(), SourceError> {
+        Err(SourceError::Missing(format!("blob {}", desc.digest)))
+    }
+
+    fn scan(&self, _hash: bool) -> Scan {
         let entries: Vec<(String, SourceError)> =
             self.damage.iter().map(|e| (self.location.clone(), e.clone())).collect();
-        Damage::list(&self.location, &entries)
+        Scan::opened(&self.location, &entries)
     }
 }

@@ -3,14 +3,13 @@
 //! layers by diff_id) for the engine to walk; integrity comes from the config's file name and diff_ids.
 
 use super::store::FileTree;
-use super::{Damage, Entry, Source, SourceError};
+use super::{Damage, Entry, Info, Scan, Source, SourceError};
 use crate::digest::{Digest, Mismatch, check_bytes};
 use crate::oci::manifest::MAX_TOC_ENTRIES;
 use crate::oci::{DOCKER_MANIFEST, Desc, METADATA_LIMIT, TOC_LIMIT};
 use crate::reference::DockerRef;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::OnceLock;
 
 pub const CONFIG_TYPE: &str = "application/vnd.docker.container.image.v1+json";
@@ -363,12 +362,14 @@ fn size_mismatch(name: &str, actual: u64, expected: u64) -> SourceError {
 }
 
 impl<T: FileTree> Source for DockerArchive<T> {
-    fn file_sha256(&self) -> Vec<(String, String)> {
-        self.tree.file_sha256().into_iter().collect()
-    }
-
-    fn location(&self) -> String {
-        self.tree.location()
+    fn info(&self) -> Info {
+        let location = self.tree.location();
+        Info {
+            files: self.tree.file_sha256().into_iter().collect(),
+            paths: self.tree.paths(),
+            no_signatures: Some(NO_SIGNATURES.to_string()),
+            location,
+        }
     }
 
     fn entries(&self) -> Vec<Entry> {
@@ -421,11 +422,15 @@ impl<T: FileTree> Source for DockerArchive<T> {
         Ok(())
     }
 
-    fn hash_all(&self) -> Vec<Damage> {
+    fn scan(&self, hash: bool) -> Scan {
+        let origin = self.tree.location();
+        let mut scan = Scan::opened(&origin, &self.damage);
+        if !hash {
+            return scan;
+        }
         let all_diff_ids: BTreeSet<Digest> = self.members.values().flat_map(|m| m.diff_ids.iter().cloned()).collect();
         let mut order: Vec<(&String, &Member)> = self.members.iter().collect();
         order.sort_by_key(|(_, m)| std::cmp::Reverse(m.size));
-        let origin = self.location();
         let mut problems: Vec<Damage> = order
             .par_iter()
             .with_max_len(1)
@@ -433,29 +438,10 @@ impl<T: FileTree> Source for DockerArchive<T> {
             .map(|(entry, digest, error)| Damage { origin: origin.clone(), entry, digest, error })
             .collect();
         problems.sort_by(|a, b| a.entry.cmp(&b.entry));
-        problems
-    }
-
-    fn blob_totals(&self) -> (u64, u64) {
+        scan.damage.extend(problems);
         let sizes: Vec<u64> = self.members.values().filter(|m| m.checked()).filter_map(|m| m.size).collect();
-        (sizes.len() as u64, sizes.iter().sum())
-    }
-
-    fn damage(&self) -> Vec<Damage> {
-        Damage::list(&self.location(), &self.damage)
-    }
-
-    fn no_signature_hint(&self) -> Option<String> {
-        Some(NO_SIGNATURES.to_string())
-    }
-
-    fn contains_path(&self, path: &Path) -> bool {
-        let root = Path::new(&self.tree.location()).to_path_buf();
-        match (super::canonical(path).ok_or(()), root.canonicalize()) {
-            (Ok(p), Ok(r)) if r.is_dir() => p.starts_with(r),
-            (Ok(p), Ok(r)) => p == r,
-            _ => false,
-        }
+        (scan.blobs, scan.bytes) = (sizes.len() as u64, sizes.iter().sum());
+        scan
     }
 }
 

@@ -6,9 +6,9 @@
 //! collapse duplicate names: duplicate, unsafe and linked entries, and local headers that disagree with
 //! the central directory, are all reported as damage.
 
-use super::store::{BlobEntry, BlobSet, BlobStore, Blobs};
+use super::store::{BlobEntry, BlobStore, Blobs};
 use super::zip;
-use super::{Damage, Entry, Source, SourceError};
+use super::{Entry, Info, Scan, Source, SourceError};
 use crate::digest::{Digest, check_bytes};
 use crate::oci::manifest::{self, Document};
 use crate::oci::{Desc, METADATA_LIMIT, OCI_INDEX, OCI_MANIFEST, Platform};
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// hangar's `index.json` larger than this is refused (SPEC §8).
 pub const HANGAR_INDEX_LIMIT: u64 = 64 << 20;
@@ -370,8 +370,8 @@ fn check_version(version: &str) -> Result<(), SourceError> {
 }
 
 impl Source for HangarZip {
-    fn location(&self) -> String {
-        self.blobs.store.location()
+    fn info(&self) -> Info {
+        Info { no_signatures: Some(NO_SIGNATURES.to_string()), ..self.blobs.info() }
     }
 
     fn entries(&self) -> Vec<Entry> {
@@ -403,24 +403,8 @@ impl Source for HangarZip {
         self.blobs.check(&desc.digest, desc.size, hash)
     }
 
-    fn blob_set(&self) -> Option<&dyn BlobSet> {
-        Some(&self.blobs)
-    }
-
-    fn damage(&self) -> Vec<Damage> {
-        Damage::list(&self.location(), &self.damage)
-    }
-
-    fn no_signature_hint(&self) -> Option<String> {
-        Some(NO_SIGNATURES.to_string())
-    }
-
-    fn file_sha256(&self) -> Vec<(String, String)> {
-        self.blobs.store.zip.sha256().map(|hex| (self.location(), hex)).into_iter().collect()
-    }
-
-    fn contains_path(&self, path: &Path) -> bool {
-        self.blobs.store.contains_path(path)
+    fn scan(&self, hash: bool) -> Scan {
+        self.blobs.scan(&self.damage, hash)
     }
 }
 
@@ -471,11 +455,12 @@ impl BlobStore for ZipStore {
         self.damage.clone()
     }
 
-    fn contains_path(&self, path: &Path) -> bool {
-        match (path.canonicalize(), self.zip.path().canonicalize()) {
-            (Ok(p), Ok(z)) => p == z,
-            _ => false,
-        }
+    fn paths(&self) -> Vec<PathBuf> {
+        vec![self.zip.path().to_path_buf()]
+    }
+
+    fn file_sha256(&self) -> Option<(String, String)> {
+        self.zip.sha256().map(|hex| (self.location(), hex))
     }
 }
 

@@ -1,14 +1,13 @@
 //! OCI image layouts (`oci-layout` + `index.json` + `blobs/`), over any blob store: a directory here,
 //! an archive's entries elsewhere. Names entries the way skopeo, hauler and `cosign save` write them.
 
-use super::store::{BlobSet, BlobStore, Blobs};
-use super::{Damage, Entry, Source, SourceError};
+use super::store::{BlobStore, Blobs};
+use super::{Attached, Entry, Found, Info, Scan, Source, SourceError, attach};
 use crate::digest::Digest;
 use crate::oci::manifest::{self, Document};
 use crate::oci::{Desc, METADATA_LIMIT, TOC_LIMIT, is_index_type, is_manifest_type};
 use crate::reference::DockerRef;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::OnceLock;
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -241,27 +240,12 @@ fn same_repo(a: &DockerRef, b: &DockerRef) -> bool {
     a.name() == b.name() || a.path() == b.path()
 }
 
-impl<S: BlobStore> Source for Layout<S> {
-    fn location(&self) -> String {
-        self.blobs.store.location()
-    }
-
-    fn entries(&self) -> Vec<Entry> {
-        self.entries.clone()
-    }
-
-    fn blob_set(&self) -> Option<&dyn BlobSet> {
-        Some(&self.blobs)
-    }
-
-    fn damage(&self) -> Vec<Damage> {
-        Damage::list(&self.location(), &self.damage)
-    }
-
-    fn signature_manifests(&self, repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError> {
+impl<S: BlobStore> Layout<S> {
+    /// The `.sig` manifests stored for `digest`: by tag in `repo` (or any repository when either side
+    /// has none), and those whose name alone says which digest they sign.
+    fn signature_manifests(&self, repo: Option<&DockerRef>, digest: &Digest) -> Vec<Desc> {
         let want = digest.sig_tag();
-        Ok(self
-            .signatures
+        self.signatures
             .iter()
             .filter(|(sig_repo, tag, _)| match (tag, sig_repo, repo) {
                 (None, _, _) => true,
@@ -270,19 +254,43 @@ impl<S: BlobStore> Source for Layout<S> {
                 (Some(_), _, _) => true,
             })
             .map(|(_, _, d)| d.clone())
-            .collect())
+            .collect()
+    }
+}
+
+impl<S: BlobStore> Source for Layout<S> {
+    fn info(&self) -> Info {
+        self.blobs.info()
     }
 
-    fn referrers(&self, _repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        Ok(self.subjects().get(digest).cloned().unwrap_or_default())
+    fn entries(&self) -> Vec<Entry> {
+        self.entries.clone()
     }
 
-    fn file_sha256(&self) -> Vec<(String, String)> {
-        self.blobs.store.file_sha256().into_iter().collect()
+    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
+        self.blobs.read(&desc.digest, desc.size)
     }
 
-    fn contains_path(&self, path: &Path) -> bool {
-        self.blobs.store.contains_path(path)
+    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
+        self.blobs.check(&desc.digest, desc.size, hash)
+    }
+
+    fn attachments(&self, repo: Option<&DockerRef>, digest: &Digest, which: Attached) -> Result<Found, SourceError> {
+        match which {
+            Attached::Signatures => {
+                let mut found = Found::default();
+                attach::from_signature_manifests(self, repo, &self.signature_manifests(repo, digest), &mut found)?;
+                Ok(found)
+            }
+            Attached::Referrers => {
+                let referrers = self.subjects().get(digest).cloned().unwrap_or_default();
+                attach::from_referrers(self, repo, digest, &referrers)
+            }
+        }
+    }
+
+    fn scan(&self, hash: bool) -> Scan {
+        self.blobs.scan(&self.damage, hash)
     }
 }
 

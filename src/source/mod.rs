@@ -2,6 +2,7 @@
 //! implements, so the verification engine never knows where an image lives.
 
 pub mod archive;
+mod attach;
 pub mod detect;
 pub mod docker_archive;
 pub mod hangar_zip;
@@ -19,6 +20,7 @@ use crate::oci::Desc;
 use crate::reference::DockerRef;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// An image (or artifact) entry that a source names: a top-level `index.json` descriptor, a hangar index
 /// item, the one image of a skopeo `dir:`.
@@ -87,7 +89,7 @@ impl Entry {
 }
 
 /// One signature candidate in its storage-neutral form.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Candidate {
     /// A simple-signing payload with its annotations (from a `.sig` layer or a `signature-N` file).
     Simple { payload: Vec<u8>, annotations: BTreeMap<String, String>, origin: String },
@@ -178,19 +180,78 @@ impl Damage {
 
 /// `path` made absolute without following its last component: the canonical folder plus the name (a file
 /// that does not exist yet, or a planted symlink, is judged by where it is, not where it points).
-pub fn canonical(path: &std::path::Path) -> Option<std::path::PathBuf> {
+pub fn canonical(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
+        _ => Path::new("."),
     };
     Some(parent.canonicalize().ok()?.join(name))
 }
 
+/// What a source is, for messages, the report and the run's own checks.
+#[derive(Clone, Debug, Default)]
+pub struct Info {
+    /// Where the source is, for messages (several PATHs: each, comma-separated).
+    pub location: String,
+    /// (path, SHA-256) of each archive file behind the source, computed in its one pass.
+    pub files: Vec<(String, String)>,
+    /// The files and folders the source reads.
+    pub paths: Vec<PathBuf>,
+    /// Why the format cannot hold signatures, added to "no signature exists" (docker-archive, hangar zip).
+    pub no_signatures: Option<String>,
+}
+
+impl Info {
+    pub fn at(location: String, paths: Vec<PathBuf>) -> Info {
+        Info { location, paths, ..Info::default() }
+    }
+
+    /// Whether `path` is one of the source's files or inside one of its folders, judged by where it is
+    /// (see [`canonical`]): an output written there, or a key kept there, would be part of the bundle.
+    pub fn contains(&self, path: &Path) -> bool {
+        let Some(p) = canonical(path) else { return false };
+        self.paths
+            .iter()
+            .filter_map(|r| r.canonicalize().ok())
+            .any(|r| if r.is_dir() { p.starts_with(&r) } else { p == r })
+    }
+}
+
+/// The one pass over a source: damage found opening it and hashing every blob it holds (SPEC §3: damage
+/// no image names still fails the run), and what was hashed.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub damage: Vec<Damage>,
+    pub blobs: u64,
+    pub bytes: u64,
+}
+
+impl Scan {
+    /// The source's own damage list (entry, error), about no particular digest.
+    pub fn opened(origin: &str, list: &[(String, SourceError)]) -> Scan {
+        Scan { damage: Damage::list(origin, list), ..Scan::default() }
+    }
+
+    pub fn add(&mut self, other: Scan) {
+        self.damage.extend(other.damage);
+        self.blobs += other.blobs;
+        self.bytes += other.bytes;
+    }
+}
+
+/// Which attachments of a digest to gather: containers-image's (`.sig` manifests and `signature-N`
+/// files) are asked for first; sigstore bundles among the referrers only when none of those is accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attached {
+    Signatures,
+    Referrers,
+}
+
 /// A source of images. Read-only, shareable across threads.
 pub trait Source: Send + Sync {
-    /// Where the source is, for messages.
-    fn location(&self) -> String;
+    /// Where the source is and what it is made of.
+    fn info(&self) -> Info;
 
     /// The image and artifact entries the source names (none for a registry: it is asked by name).
     fn entries(&self) -> Vec<Entry>;
@@ -200,79 +261,25 @@ pub trait Source: Send + Sync {
         Ok(None)
     }
 
-    /// The blobs behind a source that holds its content as blobs hashed once (layouts, `dir:`, zips):
-    /// the default `read`, `check_blob`, `hash_all` and `blob_totals` go through them.
-    fn blob_set(&self) -> Option<&dyn store::BlobSet> {
-        None
-    }
-
     /// The exact bytes of small content (manifests, configs, payloads), checked against `desc`.
-    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
-        match self.blob_set() {
-            Some(blobs) => blobs.read(&desc.digest, desc.size),
-            None => Err(SourceError::Missing(format!("blob {}", desc.digest))),
-        }
-    }
+    fn read(&self, repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError>;
 
     /// Checks that a blob is present with the descriptor's size and digest (hashing it, or for a
     /// registry in `exist` mode only asking). Offline sources answer from their one hashing pass.
-    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
-        match self.blob_set() {
-            Some(blobs) => blobs.check(&desc.digest, desc.size, hash),
-            None => Err(SourceError::Missing(format!("blob {}", desc.digest))),
-        }
-    }
+    fn check_blob(&self, repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError>;
 
-    /// Hashes every blob the source holds, once (SPEC §3: damaged blobs fail the run even when no image
-    /// names them). Returns the problems found, each naming the entry.
-    fn hash_all(&self) -> Vec<Damage> {
-        self.blob_set().map(|b| b.hash_all()).unwrap_or_default()
-    }
-
-    /// Blob count and bytes seen by `hash_all`.
-    fn blob_totals(&self) -> (u64, u64) {
-        self.blob_set().map_or((0, 0), |b| b.totals())
-    }
-
-    /// Damage found while opening the source (bad entries, links, invalid names).
-    fn damage(&self) -> Vec<Damage> {
-        Vec::new()
-    }
-
-    /// `.sig` manifests stored for `digest` (in `repo` when the source can tell repositories apart).
-    /// Formats that cannot store them have none.
-    fn signature_manifests(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        Ok(Vec::new())
-    }
-
-    /// Manifests whose `subject` is `digest` (cosign v3 bundles).
-    fn referrers(&self, _repo: Option<&DockerRef>, _digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        Ok(Vec::new())
-    }
-
-    /// Signatures stored outside manifests (skopeo `dir:` `signature-N` files).
-    fn raw_signatures(&self, _digest: &Digest) -> Result<Found, SourceError> {
+    /// The signature candidates stored for `digest` (in `repo` when the source can tell repositories
+    /// apart). Formats that cannot store them have none.
+    fn attachments(&self, _repo: Option<&DockerRef>, _digest: &Digest, _which: Attached) -> Result<Found, SourceError> {
         Ok(Found::default())
     }
+
+    /// The one pass: damage found opening the source, and (when `hash`) every blob hashed once.
+    fn scan(&self, hash: bool) -> Scan;
 
     /// The one source a multi-PATH run reads an entry's content from (`origin` = its location);
     /// `None` for a single source.
     fn for_origin(&self, _origin: &str) -> Option<&dyn Source> {
         None
-    }
-
-    /// (path, SHA-256) of each source file (archives), for the report.
-    fn file_sha256(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-
-    /// Why a format cannot hold signatures, added to "no signature exists" (docker-archive, hangar zip).
-    fn no_signature_hint(&self) -> Option<String> {
-        None
-    }
-
-    /// Absolute paths of the files the source reads (to warn when a trusted key lives inside it).
-    fn contains_path(&self, _path: &std::path::Path) -> bool {
-        false
     }
 }

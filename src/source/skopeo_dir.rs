@@ -1,11 +1,12 @@
 //! skopeo / containers-image `dir:` directories: `manifest.json`, blobs named by hex digest,
 //! per-instance `<hex>.manifest.json`, and signatures in `signature-N` / `<hex>.signature-N` files.
 
-use super::store::{BlobEntry, BlobSet, BlobStore, Blobs, DirStore};
-use super::{Candidate, Damage, Entry, Found, Source, SourceError};
+use super::store::{BlobEntry, BlobStore, Blobs, DirStore};
+use super::{Attached, Candidate, Entry, Found, Info, Scan, Source, SourceError};
 use crate::digest::Digest;
 use crate::oci::manifest;
 use crate::oci::{Desc, METADATA_LIMIT, SIMPLE_SIGNING};
+use crate::reference::DockerRef;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -149,28 +150,31 @@ pub fn parse_sigstore_file(body: &[u8]) -> Result<SigstoreFile, String> {
 }
 
 impl Source for SkopeoDir {
-    fn location(&self) -> String {
-        self.blobs.store.location()
+    fn info(&self) -> Info {
+        self.blobs.info()
     }
 
     fn entries(&self) -> Vec<Entry> {
-        vec![Entry::new(self.location(), self.top.clone())]
+        vec![Entry::new(self.blobs.store.location(), self.top.clone())]
     }
 
-    fn blob_set(&self) -> Option<&dyn BlobSet> {
-        Some(&self.blobs)
+    fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
+        self.blobs.read(&desc.digest, desc.size)
     }
 
-    fn damage(&self) -> Vec<Damage> {
-        Damage::list(&self.location(), &self.damage)
+    fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
+        self.blobs.check(&desc.digest, desc.size, hash)
     }
 
-    fn raw_signatures(&self, digest: &Digest) -> Result<Found, SourceError> {
-        self.signature_files(digest)
+    fn attachments(&self, _repo: Option<&DockerRef>, digest: &Digest, which: Attached) -> Result<Found, SourceError> {
+        match which {
+            Attached::Signatures => self.signature_files(digest),
+            Attached::Referrers => Ok(Found::default()),
+        }
     }
 
-    fn contains_path(&self, path: &Path) -> bool {
-        self.blobs.store.contains_path(path)
+    fn scan(&self, hash: bool) -> Scan {
+        self.blobs.scan(&self.damage, hash)
     }
 }
 

@@ -31,7 +31,8 @@ pub trait BlobStore: Send + Sync {
     fn open(&self, blob: &BlobEntry) -> Result<Box<dyn Read + Send + '_>, SourceError>;
     /// Entries that could not be taken as blobs (links, bad names, devices).
     fn damage(&self) -> Vec<(String, SourceError)>;
-    fn contains_path(&self, path: &Path) -> bool;
+    /// The files and folders the store reads.
+    fn paths(&self) -> Vec<PathBuf>;
     /// The result of a hashing pass the store already made (a compressed stream is hashed as it is
     /// read); `None` when the blob must be opened and hashed.
     fn prehashed(&self, _blob: &BlobEntry) -> Option<Result<(), SourceError>> {
@@ -54,6 +55,8 @@ pub trait FileTree: Send + Sync {
     fn sha256(&self, name: &str) -> Result<Digest, SourceError>;
     /// Entries that are not regular files, or otherwise unusable.
     fn damage(&self) -> Vec<(String, SourceError)>;
+    /// The files and folders the tree reads.
+    fn paths(&self) -> Vec<PathBuf>;
     /// (path, SHA-256) of the archive file behind the tree, when it is one.
     fn file_sha256(&self) -> Option<(String, String)> {
         None
@@ -178,37 +181,8 @@ impl BlobStore for DirStore {
         self.damage.clone()
     }
 
-    fn contains_path(&self, path: &Path) -> bool {
-        match (super::canonical(path).ok_or(()), self.root.canonicalize()) {
-            (Ok(p), Ok(r)) => p.starts_with(r),
-            _ => false,
-        }
-    }
-}
-
-/// What the engine needs of a set of blobs hashed once; the default `Source` methods go through it.
-pub trait BlobSet: Send + Sync {
-    fn read(&self, digest: &Digest, size: u64) -> Result<Vec<u8>, SourceError>;
-    fn check(&self, digest: &Digest, size: u64, hash: bool) -> Result<(), SourceError>;
-    fn hash_all(&self) -> Vec<super::Damage>;
-    fn totals(&self) -> (u64, u64);
-}
-
-impl<S: BlobStore> BlobSet for Blobs<S> {
-    fn read(&self, digest: &Digest, size: u64) -> Result<Vec<u8>, SourceError> {
-        Blobs::read(self, digest, size)
-    }
-
-    fn check(&self, digest: &Digest, size: u64, hash: bool) -> Result<(), SourceError> {
-        Blobs::check(self, digest, size, hash)
-    }
-
-    fn hash_all(&self) -> Vec<super::Damage> {
-        Blobs::hash_all(self)
-    }
-
-    fn totals(&self) -> (u64, u64) {
-        Blobs::totals(self)
+    fn paths(&self) -> Vec<PathBuf> {
+        vec![self.root.clone()]
     }
 }
 
@@ -280,7 +254,7 @@ impl<S: BlobStore> Blobs<S> {
     }
 
     /// Hashes every blob once, in parallel, largest first.
-    pub fn hash_all(&self) -> Vec<super::Damage> {
+    fn hash_all(&self) -> Vec<super::Damage> {
         let mut order: Vec<&BlobEntry> = self.store.blobs().iter().collect();
         order.sort_by_key(|b| std::cmp::Reverse(b.size));
         let origin = self.store.location();
@@ -300,9 +274,23 @@ impl<S: BlobStore> Blobs<S> {
         problems
     }
 
-    pub fn totals(&self) -> (u64, u64) {
-        let blobs = self.store.blobs();
-        (blobs.len() as u64, blobs.iter().map(|b| b.size).sum())
+    /// The source's one pass over these blobs: the store's own damage and that of the source above it
+    /// (`opened`), then (when `hash`) every blob hashed.
+    pub fn scan(&self, opened: &[(String, SourceError)], hash: bool) -> super::Scan {
+        let mut scan = super::Scan::opened(&self.store.location(), opened);
+        if hash {
+            scan.damage.extend(self.hash_all());
+            let blobs = self.store.blobs();
+            (scan.blobs, scan.bytes) = (blobs.len() as u64, blobs.iter().map(|b| b.size).sum());
+        }
+        scan
+    }
+
+    /// The `Info` of a source whose content is these blobs.
+    pub fn info(&self) -> super::Info {
+        let mut info = super::Info::at(self.store.location(), self.store.paths());
+        info.files = self.store.file_sha256().into_iter().collect();
+        info
     }
 }
 
@@ -375,5 +363,9 @@ impl FileTree for DirTree {
 
     fn damage(&self) -> Vec<(String, SourceError)> {
         self.damage.clone()
+    }
+
+    fn paths(&self) -> Vec<PathBuf> {
+        vec![self.root.clone()]
     }
 }

@@ -113,7 +113,7 @@ impl Shared {
 pub fn run(source: &dyn Source, targets: Vec<Target>, opts: &Options) -> Run {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build();
     let work = || {
-        let hashed = if opts.blobs == BlobMode::Verify { source.hash_all() } else { Vec::new() };
+        let scan = source.scan(opts.blobs == BlobMode::Verify);
         let shared = Shared::default();
         let per_target: Vec<Vec<ImageResult>> = targets
             .par_iter()
@@ -127,16 +127,13 @@ pub fn run(source: &dyn Source, targets: Vec<Target>, opts: &Options) -> Run {
             })
             .collect();
         let results: Vec<ImageResult> = per_target.into_iter().flatten().collect();
-        let mut damage = source.damage();
-        damage.extend(hashed.into_iter().filter(|d| !shared.has_seen(d)));
-        (results, damage.into_iter().map(as_record).collect::<Vec<_>>())
+        let damage = scan.damage.into_iter().filter(|d| !shared.has_seen(d)).map(as_record).collect();
+        Run { results, damage, blobs: scan.blobs, bytes: scan.bytes }
     };
-    let (results, damage) = match pool {
+    match pool {
         Ok(pool) => pool.install(work),
         Err(_) => work(),
-    };
-    let (blobs, bytes) = if opts.blobs == BlobMode::Verify { source.blob_totals() } else { (0, 0) };
-    Run { results, damage, blobs, bytes }
+    }
 }
 
 fn as_record(d: Damage) -> SourceDamage {

@@ -195,7 +195,7 @@ fn whole_entry(source: &dyn Source, entry: &Entry, names: &NameIndex, reference:
         .map(|r| r.to_string())
         .or_else(|| entry.stored_name.clone())
         .or_else(|| identities.first().map(|r| r.to_string()))
-        .unwrap_or_else(|| source.location());
+        .unwrap_or_else(|| source.info().location);
     let mut subject = Subject {
         display,
         identity_missing_hint: identities.is_empty(),

@@ -302,6 +302,9 @@ impl FileTree for Counting {
     fn damage(&self) -> Vec<(String, SourceError)> {
         self.0.damage()
     }
+    fn paths(&self) -> Vec<std::path::PathBuf> {
+        self.0.paths()
+    }
 }
 
 #[test]

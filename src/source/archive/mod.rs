@@ -302,9 +302,8 @@ impl BlobStore for Shared {
         self.0.damage.clone()
     }
 
-    fn contains_path(&self, path: &Path) -> bool {
-        let Some(p) = super::canonical(path) else { return false };
-        self.0.parts.iter().any(|part| part.canonicalize().is_ok_and(|a| a == p))
+    fn paths(&self) -> Vec<PathBuf> {
+        self.0.parts.clone()
     }
 
     fn file_sha256(&self) -> Option<(String, String)> {
@@ -358,6 +357,10 @@ impl FileTree for Shared {
 
     fn damage(&self) -> Vec<(String, SourceError)> {
         self.0.damage.clone()
+    }
+
+    fn paths(&self) -> Vec<PathBuf> {
+        self.0.parts.clone()
     }
 }
 

@@ -14,7 +14,7 @@ pub mod tls;
 use crate::digest::Digest;
 use crate::oci::{Desc, is_index_type, is_manifest_type};
 use crate::reference::{DockerRef, valid_repository_path};
-use crate::source::{Entry, Source, SourceError};
+use crate::source::{Attached, Entry, Found, Info, Scan, Source, SourceError, attach};
 use client::{Host, HttpConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,8 +58,8 @@ impl Registry {
 }
 
 impl Source for Registry {
-    fn location(&self) -> String {
-        "registry".to_string()
+    fn info(&self) -> Info {
+        Info::at("registry".to_string(), Vec::new())
     }
 
     fn entries(&self) -> Vec<Entry> {
@@ -82,11 +82,19 @@ impl Source for Registry {
         self.check_blob_at(repo, desc, hash)
     }
 
-    fn signature_manifests(&self, repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        self.signature_manifest(repo, digest)
+    fn attachments(&self, repo: Option<&DockerRef>, digest: &Digest, which: Attached) -> Result<Found, SourceError> {
+        match which {
+            Attached::Signatures => {
+                let mut found = Found::default();
+                attach::from_signature_manifests(self, repo, &self.signature_manifest(repo, digest)?, &mut found)?;
+                Ok(found)
+            }
+            Attached::Referrers => attach::from_referrers(self, repo, digest, &self.referrers_of(repo, digest)?),
+        }
     }
 
-    fn referrers(&self, repo: Option<&DockerRef>, digest: &Digest) -> Result<Vec<Desc>, SourceError> {
-        self.referrers_of(repo, digest)
+    /// A registry is asked per image; it has no pass of its own.
+    fn scan(&self, _hash: bool) -> Scan {
+        Scan::default()
     }
 }

@@ -1,6 +1,6 @@
 //! Helpers shared by the archive fuzz targets.
 
-use airlock::source::Source;
+use airlock::source::{Attached, Source};
 use airlock::source::archive::ArchiveOptions;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -17,8 +17,8 @@ fn scratch() -> &'static PathBuf {
 }
 
 /// Writes `data` to the scratch file, opens it as whatever source its content says it is, and drives
-/// every read path an offline verification would: entries, the one hashing pass, damage, and reading each
-/// entry's top descriptor.
+/// every read path an offline verification would: entries, the one pass (damage and hashing), and each
+/// entry's top descriptor read, checked and searched for signatures.
 pub fn exercise_archive(data: &[u8]) {
     let path = scratch();
     std::fs::write(path, data).expect("write the scratch file");
@@ -27,19 +27,16 @@ pub fn exercise_archive(data: &[u8]) {
 }
 
 fn drive(source: &dyn Source) {
-    let _ = source.location();
+    let _ = source.info();
     let entries = source.entries();
-    let _ = source.hash_all();
-    let _ = source.blob_totals();
-    let _ = source.damage();
+    let _ = source.scan(true);
     for entry in &entries {
         let _ = entry.identities();
         if let Ok(desc) = &entry.descriptor {
             let _ = source.read(None, desc);
             let _ = source.check_blob(None, desc, true);
-            let _ = source.signature_manifests(None, &desc.digest);
-            let _ = source.referrers(None, &desc.digest);
-            let _ = source.raw_signatures(&desc.digest);
+            let _ = source.attachments(None, &desc.digest, Attached::Signatures);
+            let _ = source.attachments(None, &desc.digest, Attached::Referrers);
         }
     }
 }
