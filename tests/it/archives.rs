@@ -4,22 +4,44 @@
 
 use crate::common::{airlock, root};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, OnceLock};
 
 fn sh(cmd: &str, dir: &Path) {
     let ok = Command::new("sh").arg("-c").arg(cmd).current_dir(dir).status().expect("sh").success();
     assert!(ok, "{cmd} failed");
 }
 
-/// The archive forms of one layout, built in `dir`.
-fn forms(layout: &Path, dir: &Path) -> Vec<(String, PathBuf)> {
+/// (form, path) of each archive form of a layout.
+type Forms = Vec<(String, PathBuf)>;
+
+/// The archive forms of one layout: the directory, then a tar, a tar.gz of its folder, a tar.zst and a
+/// split tar.zst. Each layout's are built once per test run, under the target's scratch folder; tests
+/// that change an archive change a copy.
+fn forms(layout: &Path) -> Forms {
+    static BUILT: OnceLock<Mutex<HashMap<PathBuf, Forms>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let _ = std::fs::remove_dir_all(forms_dir());
+        std::fs::create_dir_all(forms_dir()).expect("the archive forms folder");
+        Mutex::new(HashMap::new())
+    });
+    let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
+    built.entry(layout.to_path_buf()).or_insert_with(|| build_forms(layout, &forms_dir())).clone()
+}
+
+fn forms_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("archive-forms")
+}
+
+fn build_forms(layout: &Path, dir: &Path) -> Forms {
     let name = layout.file_name().unwrap().to_str().unwrap();
     let parent = layout.parent().unwrap().display().to_string();
     let l = layout.display();
     sh(&format!("tar -C {l} -cf {name}.tar ."), dir);
     sh(&format!("tar -C {parent} -cf - {name} | gzip -n > {name}.tar.gz"), dir);
-    sh(&format!("tar -C {l} -cf - . | zstd -q -o {name}.tar.zst"), dir);
+    sh(&format!("tar -C {l} -cf - . | zstd -q -f -o {name}.tar.zst"), dir);
     sh(&format!("split -b 1500 -d -a 3 --numeric-suffixes=1 {name}.tar.zst {name}.haul.tar.zst."), dir);
     vec![
         ("dir".into(), layout.to_path_buf()),
@@ -28,6 +50,23 @@ fn forms(layout: &Path, dir: &Path) -> Vec<(String, PathBuf)> {
         ("tar.zst".into(), dir.join(format!("{name}.tar.zst"))),
         ("split tar.zst".into(), dir.join(format!("{name}.haul.tar.zst.001"))),
     ]
+}
+
+/// Asserts that `archive` failed as damaged (exit 1): a damage record for it, of `kind`, whose message
+/// has one of `needles`. (An image whose every blob was read before the cut still passes; the run fails.)
+fn assert_archive_damage(out: &crate::common::Output, archive: &Path, kind: &str, needles: &[&str]) {
+    let what = format!("{}: {}", archive.display(), out.describe());
+    assert_eq!(out.code, 1, "{what}");
+    let report = out.report();
+    let path = archive.display().to_string();
+    let damage = report["damage"].as_array().unwrap();
+    let found = damage.iter().any(|d| {
+        d["path"] == path.as_str()
+            && d["kind"] == kind
+            && needles.iter().any(|n| d["message"].as_str().unwrap_or_default().contains(n))
+    });
+    assert!(found, "expected {kind} damage with one of {needles:?}\n{what}");
+    assert!(!out.stderr.contains("panicked"), "{what}");
 }
 
 /// Per-image results with the source's own path taken out.
@@ -44,7 +83,6 @@ fn results(path: &Path, extra: &[&str]) -> (i32, Value) {
 
 #[test]
 fn every_layout_gives_the_same_results_in_every_archive_form() {
-    let tmp = tempfile::tempdir().unwrap();
     let mut layouts: Vec<PathBuf> =
         std::fs::read_dir(root().join("testdata/layouts")).unwrap().map(|e| e.unwrap().path()).collect();
     layouts.sort();
@@ -53,7 +91,7 @@ fn every_layout_gives_the_same_results_in_every_archive_form() {
     let mut compared = 0;
     for layout in &layouts {
         let (code, want) = results(layout, &["-p", key]);
-        for (form, path) in forms(layout, tmp.path()).into_iter().skip(1) {
+        for (form, path) in forms(layout).into_iter().skip(1) {
             let (got_code, got) = results(&path, &["-p", key]);
             assert_eq!((got_code, &got), (code, &want), "{} as {form} differs from the directory", layout.display());
             compared += 1;
@@ -65,9 +103,7 @@ fn every_layout_gives_the_same_results_in_every_archive_form() {
 
 #[test]
 fn report_records_the_archive_sha256() {
-    let tmp = tempfile::tempdir().unwrap();
-    let layout = root().join("testdata/layouts/signed-p256");
-    let forms = forms(&layout, tmp.path());
+    let forms = forms(&root().join("testdata/layouts/signed-p256"));
     let zst = &forms[3].1;
     let out = airlock(["verify-archive", zst.to_str().unwrap(), "--report", "-"]);
     let report: Value = out.report();
@@ -165,15 +201,15 @@ fn platform_configs(layout: &Path) -> Vec<String> {
 #[test]
 fn split_parts_named_on_the_command_line_fold_into_the_first() {
     let tmp = tempfile::tempdir().unwrap();
-    let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
-    let first = forms[4].1.clone();
+    let forms = forms(&root().join("testdata/layouts/signed-multi-all"));
     let mut args = vec!["verify-archive".to_string()];
+    // a copy of the parts: the test removes one
+    let built = forms[4].1.display().to_string();
+    let first = tmp.path().join(forms[4].1.file_name().unwrap());
     let mut n = 1;
     loop {
         let part = PathBuf::from(first.display().to_string().replace(".001", &format!(".{n:03}")));
-        if !part.exists() {
-            break;
-        }
+        let Ok(_) = std::fs::copy(built.replace(".001", &format!(".{n:03}")), &part) else { break };
         args.push(part.display().to_string());
         n += 1;
     }
@@ -183,8 +219,8 @@ fn split_parts_named_on_the_command_line_fold_into_the_first() {
     assert!(out.stdout.contains("1 passed, 0 failed"), "{}", out.describe());
     // a missing middle part is a damaged stream, not a pass
     std::fs::remove_file(PathBuf::from(first.display().to_string().replace(".001", ".002"))).unwrap();
-    let out = airlock(["verify-archive", first.to_str().unwrap()]);
-    assert_eq!(out.code, 1, "{}", out.describe());
+    let out = airlock(["verify-archive", first.to_str().unwrap(), "--report", "-"]);
+    assert_archive_damage(&out, &first, "malformed", &["archive damaged after entry"]);
 }
 
 /// Where a tar's last entry data ends: GNU tar pads the file with zeros after the two-block end marker.
@@ -202,7 +238,7 @@ fn expect_damaged(archive: &Path, needle: &str) {
 #[test]
 fn truncated_archives_at_any_point_fail() {
     let tmp = tempfile::tempdir().unwrap();
-    let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
+    let forms = forms(&root().join("testdata/layouts/signed-multi-all"));
     for (form, path) in &forms[1..4] {
         let bytes = std::fs::read(path).unwrap();
         // a cut inside the plain tar's end marker is a truncation too
@@ -214,10 +250,15 @@ fn truncated_archives_at_any_point_fail() {
         for cut in cuts {
             let t = tmp.path().join(format!("cut-{cut}-{}", path.file_name().unwrap().to_str().unwrap()));
             std::fs::write(&t, &bytes[..cut]).unwrap();
-            let out = airlock(["verify-archive", t.to_str().unwrap()]);
-            assert!(out.code == 1 || out.code == 2, "{form} cut at {cut}: {}", out.describe());
-            assert_ne!(out.code, 0, "{form} cut at {cut} passed");
-            assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+            let out = airlock(["verify-archive", t.to_str().unwrap(), "--report", "-"]);
+            if form == "tar" && cut < 512 {
+                // not even one tar header: nothing says it is an archive
+                assert_eq!(out.code, 2, "{form} cut at {cut}: {}", out.describe());
+                assert!(out.stderr.contains("not a recognised source"), "{}", out.describe());
+                continue;
+            }
+            let needles = ["truncated", "damaged after", "end-of-archive marker is missing"];
+            assert_archive_damage(&out, &t, "malformed", &needles);
         }
     }
 }
@@ -225,15 +266,17 @@ fn truncated_archives_at_any_point_fail() {
 #[test]
 fn corrupt_compressed_frames_fail() {
     let tmp = tempfile::tempdir().unwrap();
-    let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
+    let forms = forms(&root().join("testdata/layouts/signed-multi-all"));
     for (_, path) in &forms[2..4] {
         let mut bytes = std::fs::read(path).unwrap();
         let at = bytes.len() / 2;
         bytes[at] ^= 0xff;
         let bad = tmp.path().join(format!("bad-{}", path.file_name().unwrap().to_str().unwrap()));
         std::fs::write(&bad, bytes).unwrap();
-        let out = airlock(["verify-archive", bad.to_str().unwrap()]);
-        assert_eq!(out.code, 1, "{}", out.describe());
+        let out = airlock(["verify-archive", bad.to_str().unwrap(), "--report", "-"]);
+        // zstd checks each frame's checksum; gzip's CRC comes last, so the tar header checksum notices first
+        let needles = ["doesn't match checksum", "header checksum mismatch", "corrupt"];
+        assert_archive_damage(&out, &bad, "malformed", &needles);
     }
 }
 
@@ -358,7 +401,7 @@ fn every_layout_gives_the_same_results_as_a_hangar_zip() {
 #[test]
 fn archive_sha256_is_checked_in_the_same_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let forms = forms(&root().join("testdata/layouts/signed-p256"), tmp.path());
+    let forms = forms(&root().join("testdata/layouts/signed-p256"));
     for (_, archive) in &forms[1..4] {
         let a = archive.to_str().unwrap();
         let good = crate::common::sha256_hex(&std::fs::read(archive).unwrap());
@@ -410,6 +453,7 @@ fn archive_signatures_from_cosign_sign_blob() {
         &format!("{archive}.sig"),
     ]);
     assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(out.stdout.contains("bad-signature: archive signature:"), "{}", out.describe());
     let out = airlock([
         "verify-archive",
         other.to_str().unwrap(),
@@ -428,7 +472,7 @@ fn archive_signatures_from_cosign_sign_blob() {
 #[test]
 fn a_cleanly_compressed_truncated_tar_is_damage() {
     let tmp = tempfile::tempdir().unwrap();
-    let forms = forms(&root().join("testdata/layouts/signed-multi-all"), tmp.path());
+    let forms = forms(&root().join("testdata/layouts/signed-multi-all"));
     let bytes = std::fs::read(&forms[1].1).unwrap();
     let cut = tmp.path().join("cut.tar");
     std::fs::write(&cut, &bytes[..tar_data_end(&bytes)]).unwrap();

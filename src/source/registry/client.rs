@@ -322,7 +322,7 @@ impl Host {
                 match resp.body_mut().with_config().limit(limit).read_to_vec() {
                     Ok(b) => Body::Bytes(b),
                     Err(ureq::Error::BodyExceedsLimit(_)) if ok => {
-                        return Err(Transport::Other(format!("{url}: response larger than the {limit}-byte limit")));
+                        return Err(Transport::TooLarge(format!("{url}: response larger than the {limit}-byte limit")));
                     }
                     Err(ureq::Error::BodyExceedsLimit(_)) => Body::None,
                     Err(e) => return Err(Transport::from(e)),
@@ -356,6 +356,8 @@ struct Answer {
 pub(super) enum Transport {
     Net(ureq::Error),
     Other(String),
+    /// A successful answer over the size limit: present but unusable (SPEC §8), never a network error.
+    TooLarge(String),
 }
 
 impl From<ureq::Error> for Transport {
@@ -383,6 +385,7 @@ impl Transport {
             )),
             Transport::Net(e) => SourceError::Io(format!("{url}: {e}")),
             Transport::Other(m) => SourceError::Io(m),
+            Transport::TooLarge(m) => SourceError::Malformed(m),
         }
     }
 }

@@ -9,7 +9,7 @@ pub(super) fn unreachable(name: &str, base: &str, e: Transport, tls_verify: bool
     let url = format!("{base}/v2/");
     let e = match e {
         Transport::Net(e) => e,
-        Transport::Other(m) => return format!("registry {name}: {m}"),
+        Transport::Other(m) | Transport::TooLarge(m) => return format!("registry {name}: {m}"),
     };
     let text = e.to_string();
     let (io_kind, tls) = match &e {
