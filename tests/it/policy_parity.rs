@@ -6,12 +6,17 @@
 //! address 127.0.0.7:5007 (sigstore signatures embed host:port, and ECDSA signatures are not
 //! reproducible), and exported that registry's storage as `registry.tar.gz`. This test serves those very
 //! bytes at that very address (Debian's `docker-registry`, CNCF distribution 2.8), runs
-//! `airlock validate -f LIST --policy POLICY --tls-verify=false` for every row from the directory skopeo
-//! ran in (relative key paths resolve against the working directory in containers-image), and compares:
+//! `airlock validate -f LIST --policy POLICY --tls-verify=false` once per policy (with and without
+//! `--all`), LIST holding every reference of those rows, from the directory skopeo ran in (relative key
+//! paths resolve against the working directory in containers-image), and compares per row, by the
+//! report's results for the row's list line:
 //!
-//! * skopeo accepted ⇔ airlock exits 0 and every result in its report is `pass`;
-//! * skopeo rejected the image ⇔ airlock exits 1 and a result is `fail`;
+//! * skopeo accepted ⇔ every result for the line is `pass`;
+//! * skopeo rejected the image ⇔ a result for the line is `fail`;
 //! * skopeo refused the policy ("Error loading trust policy") ⇔ airlock exits 2.
+//!
+//! The run's exit status must agree with its rows (0 when all pass, 1 when one fails, 2 for a policy
+//! error); a run where it does not fails every row of the policy.
 //!
 //! Platforms: skopeo without `--all` checks only the linux/amd64 instance, so those rows run with
 //! `--arch amd64`; `--all` rows check every platform the images have (`amd64,arm64,arm/v7`).
@@ -241,12 +246,13 @@ impl Drop for FixedRegistry {
 // ---------------------------------------------------------------------------------------------------
 // Running airlock for one row
 
-/// What airlock did on one row.
+/// What airlock did on one row: the run's exit status, and the results of the row's list line.
+#[derive(Clone)]
 struct Outcome {
     code: i32,
-    /// Each result's status in the report (none when no report was written).
+    /// The status of each result for the row's line (none when no report was written).
     statuses: Vec<String>,
-    /// The first error (`kind: message`) in the report, or the first stderr line that says something.
+    /// The first error (`kind: message`) of those results, or the first stderr line that says something.
     first_error: String,
 }
 
@@ -255,7 +261,7 @@ impl Outcome {
         let all_pass = !self.statuses.is_empty() && self.statuses.iter().all(|s| s == "pass");
         let some_fail = self.statuses.iter().any(|s| s == "fail");
         match self.code {
-            0 if all_pass => Some(Decision::Accept),
+            0 | 1 if all_pass => Some(Decision::Accept),
             1 if some_fail => Some(Decision::Reject),
             2 => Some(Decision::PolicyError),
             _ => None,
@@ -268,10 +274,63 @@ impl Outcome {
     }
 }
 
-fn run_airlock(case: &Case) -> Outcome {
+/// The rows of one policy, with or without `--all`: one airlock run checks all their references.
+struct Group {
+    policy: String,
+    all: bool,
+    rows: Vec<usize>,
+}
+
+fn groups(cases: &[Case]) -> Vec<Group> {
+    let mut by: BTreeMap<(String, bool), Vec<usize>> = BTreeMap::new();
+    for (i, c) in cases.iter().enumerate() {
+        by.entry((c.policy.clone(), c.all)).or_default().push(i);
+    }
+    by.into_iter().map(|((policy, all), rows)| Group { policy, all, rows }).collect()
+}
+
+/// Runs airlock once for a group; returns each row's outcome, in the group's order. The run's exit
+/// status must agree with the rows: 2 for all (a policy error is the whole file's), 0 when every row
+/// passes, 1 otherwise; a run that disagrees gives every row an outcome no decision matches.
+fn run_group(cases: &[Case], group: &Group) -> Vec<Outcome> {
+    let references: Vec<&str> = group.rows.iter().map(|&i| cases[i].reference.as_str()).collect();
+    let (code, by_line, said) = run_airlock(&group.policy, group.all, &references);
+    let mut outcomes: Vec<Outcome> = references
+        .iter()
+        .map(|r| {
+            let results = by_line.get(*r).cloned().unwrap_or_default();
+            let first_error = results.iter().find(|(_, e)| !e.is_empty()).map(|(_, e)| e.clone());
+            Outcome {
+                code,
+                statuses: results.into_iter().map(|(s, _)| s).collect(),
+                first_error: first_error.unwrap_or_else(|| said.clone()),
+            }
+        })
+        .collect();
+    let all_pass = outcomes.iter().all(|o| o.decision() == Some(Decision::Accept));
+    let consistent = match code {
+        2 => true,
+        0 => all_pass,
+        1 => !all_pass,
+        _ => false,
+    };
+    if !consistent {
+        for o in &mut outcomes {
+            o.first_error = format!("exit {code} disagrees with the run's results; {}", o.first_error);
+            o.code = -1;
+        }
+    }
+    outcomes
+}
+
+/// One airlock run over `references` (one list line each): its exit status, (status, first error) of the
+/// results of each line, and what it said when no result explains itself.
+type Run = (i32, HashMap<String, Vec<(String, String)>>, String);
+
+fn run_airlock(policy: &str, all: bool, references: &[&str]) -> Run {
     let scratch = tempfile::tempdir().expect("tempdir");
     let list = scratch.path().join("images.txt");
-    std::fs::write(&list, format!("{}\n", case.reference)).expect("write list");
+    std::fs::write(&list, references.iter().map(|r| format!("{r}\n")).collect::<String>()).expect("write list");
     let report = scratch.path().join("report.json");
     let failed = scratch.path().join("failed.txt");
     let home = scratch.path().join("home");
@@ -281,13 +340,13 @@ fn run_airlock(case: &Case) -> Outcome {
         .arg("-f")
         .arg(&list)
         .arg("--policy")
-        .arg(&case.policy)
+        .arg(policy)
         .arg("--tls-verify=false")
         .arg("--report")
         .arg(&report)
         .args(["--format", "json", "--no-progress", "-o"])
         .arg(&failed)
-        .args(["--arch", if case.all { ALL_ARCHES } else { "amd64" }])
+        .args(["--arch", if all { ALL_ARCHES } else { "amd64" }])
         // skopeo ran here: relative keyPaths and the policy path resolve against it
         .current_dir(matrix_dir())
         .env_remove("RUST_BACKTRACE");
@@ -335,37 +394,34 @@ fn run_airlock(case: &Case) -> Outcome {
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
     let code = status.and_then(|s| s.code()).unwrap_or(-1);
-    let mut statuses = Vec::new();
-    let mut first_error = String::new();
+    let mut by_line: HashMap<String, Vec<(String, String)>> = HashMap::new();
     if let Ok(bytes) = std::fs::read(&report)
         && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
     {
         crate::common::schema::check_report(&v);
         for r in v["results"].as_array().into_iter().flatten() {
-            statuses.push(r["status"].as_str().unwrap_or("?").to_string());
-            if first_error.is_empty()
-                && let Some(e) = r["errors"].as_array().and_then(|a| a.first())
-            {
-                first_error =
-                    format!("{}: {}", e["kind"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("?"));
-            }
+            let line = r["line"].as_str().unwrap_or_default().to_string();
+            let error = r["errors"].as_array().and_then(|a| a.first()).map_or(String::new(), |e| {
+                format!("{}: {}", e["kind"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("?"))
+            });
+            by_line.entry(line).or_default().push((r["status"].as_str().unwrap_or("?").to_string(), error));
         }
     }
-    if status.is_none() {
-        first_error = format!("HUNG (killed after {HANG_LIMIT:?})");
+    let said = if status.is_none() {
+        format!("HUNG (killed after {HANG_LIMIT:?})")
     } else if stderr.contains("panicked") {
-        first_error = format!("PANIC: {}", one_line(&stderr));
-    } else if first_error.is_empty() {
-        // no report, or a report without errors: what airlock said (stderr first, then stdout)
+        format!("PANIC: {}", one_line(&stderr))
+    } else {
+        // what airlock said (stderr first, then stdout)
         let said = stderr
             .lines()
             .find(|l| l.contains("error"))
             .or_else(|| stderr.lines().find(|l| !l.trim().is_empty() && !l.contains("warning:")))
             .or_else(|| stdout.lines().find(|l| l.starts_with("FAIL ") || l.starts_with("PASS ")))
             .unwrap_or("");
-        first_error = one_line(said);
-    }
-    Outcome { code, statuses, first_error }
+        one_line(said)
+    };
+    (code, by_line, said)
 }
 
 fn one_line(s: &str) -> String {
@@ -391,6 +447,7 @@ fn airlock_decides_every_policy_matrix_row_as_skopeo_did() {
         }
     };
 
+    let groups = groups(&cases);
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..cases.len()).map(|_| None).collect());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
@@ -398,12 +455,13 @@ fn airlock_decides_every_policy_matrix_row_as_skopeo_did() {
         for _ in 0..workers {
             s.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= cases.len() {
-                        break;
+                    let g = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(group) = groups.get(g) else { break };
+                    let run = run_group(&cases, group);
+                    let mut all = outcomes.lock().unwrap_or_else(|p| p.into_inner());
+                    for (&i, o) in group.rows.iter().zip(run) {
+                        all[i] = Some(o);
                     }
-                    let o = run_airlock(&cases[i]);
-                    outcomes.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(o);
                 }
             });
         }
