@@ -897,10 +897,10 @@ fn hostile_stalled_manifest_hits_the_timeout() {
         }
         content.respond(req)
     });
-    let (out, report, elapsed) = validate(&server.addr, &[SINGLE], &["--tls-verify=false", "--timeout", "3s"], &[]);
+    let (out, report, elapsed) = validate(&server.addr, &[SINGLE], &["--tls-verify=false", "--timeout", "1s"], &[]);
     assert!(
-        elapsed < Duration::from_secs(20),
-        "stall after headers: --timeout 3s took {elapsed:?}\n{}",
+        elapsed < Duration::from_secs(10),
+        "stall after headers: --timeout 1s took {elapsed:?}\n{}",
         out.describe()
     );
     assert_fails(&out, &report, "error", &["timed out", "timeout", "deadline"], "stall after headers");
@@ -916,8 +916,8 @@ fn hostile_silent_tag_resolve_hits_the_timeout() {
         }
         content.respond(req)
     });
-    let (out, report, elapsed) = validate(&server.addr, &[SINGLE], &["--tls-verify=false", "--timeout", "3s"], &[]);
-    assert!(elapsed < Duration::from_secs(20), "silent tag: --timeout 3s took {elapsed:?}\n{}", out.describe());
+    let (out, report, elapsed) = validate(&server.addr, &[SINGLE], &["--tls-verify=false", "--timeout", "1s"], &[]);
+    assert!(elapsed < Duration::from_secs(10), "silent tag: --timeout 1s took {elapsed:?}\n{}", out.describe());
     assert_fails(&out, &report, "error", &["timed out", "timeout", "deadline"], "silent tag");
 }
 
@@ -931,8 +931,8 @@ fn hostile_silent_signature_tag_hits_the_timeout() {
         }
         content.respond(req)
     });
-    let (out, report, elapsed) = validate(&server.addr, &[SINGLE], &["--tls-verify=false", "--timeout", "3s"], &[]);
-    assert!(elapsed < Duration::from_secs(20), "stall on the .sig: --timeout 3s took {elapsed:?}\n{}", out.describe());
+    let (out, report, elapsed) = validate(&server.addr, &[SINGLE], &["--tls-verify=false", "--timeout", "1s"], &[]);
+    assert!(elapsed < Duration::from_secs(10), "stall on the .sig: --timeout 1s took {elapsed:?}\n{}", out.describe());
     assert_fails(&out, &report, "error", &["timed out", "timeout", "deadline"], "stall on the .sig");
 }
 
@@ -949,8 +949,8 @@ fn hostile_stalled_blob_hits_the_timeout() {
         content.respond(req)
     });
     let (out, report, elapsed) =
-        validate(&server.addr, &[SINGLE], &["--tls-verify=false", "--timeout", "3s", "--blobs", "verify"], &[]);
-    assert!(elapsed < Duration::from_secs(20), "stall in a blob: --timeout 3s took {elapsed:?}\n{}", out.describe());
+        validate(&server.addr, &[SINGLE], &["--tls-verify=false", "--timeout", "1s", "--blobs", "verify"], &[]);
+    assert!(elapsed < Duration::from_secs(10), "stall in a blob: --timeout 1s took {elapsed:?}\n{}", out.describe());
     assert_fails(&out, &report, "error", &["timed out", "timeout", "deadline"], "stall in a blob");
 }
 
@@ -1066,8 +1066,8 @@ fn hostile_list_honours_the_timeout() {
         content.respond(req)
     });
     let target = format!("docker://{}/airlock/single:v1", server.addr);
-    let (out, elapsed) = run(&["list", &target, "--tls-verify=false", "--timeout", "2s"], &[], None);
-    assert!(elapsed < Duration::from_secs(20), "list took {elapsed:?}\n{}", out.describe());
+    let (out, elapsed) = run(&["list", &target, "--tls-verify=false", "--timeout", "1s"], &[], None);
+    assert!(elapsed < Duration::from_secs(10), "list took {elapsed:?}\n{}", out.describe());
     assert_eq!(out.code, 2, "{}", out.describe());
     assert!(out.stderr.contains("timed out"), "{}", out.describe());
 }
