@@ -166,8 +166,8 @@ impl Hasher {
 /// Why content did not match its descriptor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mismatch {
-    /// More bytes than the descriptor's size.
-    TooLong { expected: u64 },
+    /// More bytes than the descriptor's size: how many, when known (a stream is read one byte past).
+    TooLong { expected: u64, actual: Option<u64> },
     /// Fewer bytes than the descriptor's size.
     TooShort { expected: u64, actual: u64 },
     /// Right size, wrong content.
@@ -177,16 +177,54 @@ pub enum Mismatch {
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Mismatch::TooLong { expected } => {
+            Mismatch::TooLong { expected, actual: None } => {
                 write!(f, "size mismatch: descriptor says {expected} bytes, content is longer")
             }
-            Mismatch::TooShort { expected, actual } => {
+            Mismatch::TooLong { expected, actual: Some(actual) } | Mismatch::TooShort { expected, actual } => {
                 write!(f, "size mismatch: descriptor says {expected} bytes, content has {actual}")
             }
             Mismatch::Digest { expected, actual } => {
                 write!(f, "digest mismatch: descriptor says {expected}, content hashes to {actual}")
             }
         }
+    }
+}
+
+impl Mismatch {
+    /// Content of a known `actual` size where the descriptor says `expected` (they differ).
+    pub fn size(expected: u64, actual: u64) -> Mismatch {
+        if actual > expected {
+            Mismatch::TooLong { expected, actual: Some(actual) }
+        } else {
+            Mismatch::TooShort { expected, actual }
+        }
+    }
+}
+
+/// As data in reports: `{"field": "size"|"digest", "expected": …, "actual": …}`; the actual size of
+/// streamed content longer than its descriptor is `null` (reading stops one byte past the expected size).
+impl serde::Serialize for Mismatch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Mismatch", 3)?;
+        match self {
+            Mismatch::TooLong { expected, actual } => {
+                s.serialize_field("field", "size")?;
+                s.serialize_field("expected", expected)?;
+                s.serialize_field("actual", actual)?;
+            }
+            Mismatch::TooShort { expected, actual } => {
+                s.serialize_field("field", "size")?;
+                s.serialize_field("expected", expected)?;
+                s.serialize_field("actual", actual)?;
+            }
+            Mismatch::Digest { expected, actual } => {
+                s.serialize_field("field", "digest")?;
+                s.serialize_field("expected", &expected.to_string())?;
+                s.serialize_field("actual", &actual.to_string())?;
+            }
+        }
+        s.end()
     }
 }
 
@@ -235,7 +273,7 @@ impl<R: Read> VerifyingReader<R> {
 
     fn check(self) -> Result<(), ReadError> {
         if self.read > self.size {
-            return Err(ReadError::Mismatch(Mismatch::TooLong { expected: self.size }));
+            return Err(ReadError::Mismatch(Mismatch::TooLong { expected: self.size, actual: None }));
         }
         if self.read < self.size {
             return Err(ReadError::Mismatch(Mismatch::TooShort { expected: self.size, actual: self.read }));
@@ -275,11 +313,7 @@ pub fn read_verified<R: Read>(inner: R, expected: &Digest, size: u64, limit: u64
 /// Checks bytes already in memory against a descriptor.
 pub fn check_bytes(bytes: &[u8], expected: &Digest, size: u64) -> Result<(), Mismatch> {
     if bytes.len() as u64 != size {
-        return Err(if bytes.len() as u64 > size {
-            Mismatch::TooLong { expected: size }
-        } else {
-            Mismatch::TooShort { expected: size, actual: bytes.len() as u64 }
-        });
+        return Err(Mismatch::size(size, bytes.len() as u64));
     }
     let actual = expected.compute_like(bytes);
     if &actual != expected {

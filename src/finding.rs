@@ -1,6 +1,8 @@
-//! Findings as data: the reason kinds of SPEC §3.6 and one reason an image or a source failed.
-//! Every layer may produce them; `report` renders them.
+//! Findings as data: the reason kinds of SPEC §3.6 and one reason an image or a source failed — its
+//! kind, what it is about, and for content that does not match its descriptor, the expected and actual
+//! size or digest as values. Every layer may produce them; `report` renders them.
 
+pub use crate::digest::Mismatch;
 use serde::Serialize;
 use std::fmt;
 
@@ -43,11 +45,26 @@ impl fmt::Display for Kind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub kind: Kind,
+    /// The whole reason, for people (it names the subject and any mismatch too).
     pub message: String,
+    /// The entry or object the finding is about (`blobs/sha256/ab…`, `layer sha256:…`), when it is one.
+    pub subject: Option<String>,
+    /// What the descriptor said and what the content is, for `corrupt` findings.
+    pub mismatch: Option<Mismatch>,
 }
 
 impl Finding {
     pub fn new(kind: Kind, message: impl Into<String>) -> Finding {
-        Finding { kind, message: message.into() }
+        Finding { kind, message: message.into(), subject: None, mismatch: None }
+    }
+
+    /// Content that does not match its descriptor: `subject` names it.
+    pub fn corrupt(message: impl Into<String>, subject: impl Into<String>, mismatch: Mismatch) -> Finding {
+        Finding {
+            kind: Kind::Corrupt,
+            message: message.into(),
+            subject: Some(subject.into()),
+            mismatch: Some(mismatch),
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! (everything found, as data): open the sources, load the trust, read the list, plan and shard the
 //! targets, verify, and check the archive's own SHA-256 and signature. The binary renders the `Run`.
 
-use crate::finding::Kind;
+use crate::digest::Digest;
+use crate::finding::{Kind, Mismatch};
 use crate::imagelist::{self, ListLine};
 use crate::oci::platform::PlatformFilter;
 use crate::reference::DockerRef;
@@ -407,24 +408,26 @@ fn expected_archive_sha256(req: &Request, paths: &[PathBuf], source: &dyn Source
 }
 
 /// A failure of the archive file itself, as damage of the source.
-fn archive_failure(source: &dyn Source, kind: Kind, message: String) -> SourceDamage {
+fn archive_failure(source: &dyn Source, kind: Kind, message: String, mismatch: Option<Mismatch>) -> SourceDamage {
     let path = source.info().location;
-    SourceDamage { entry: path.clone(), path, digest: None, kind, message }
+    SourceDamage { entry: path.clone(), path, digest: None, kind, message, mismatch }
 }
 
 /// Compares the archive's SHA-256 (computed in the verification pass) with the expected one.
 fn check_archive_sha256(source: &dyn Source, expected: &str, run: &mut verify::Run) {
     let info = source.info();
-    let problem = match info.files.first() {
-        None => Some(format!("{}: no SHA-256 was computed", info.location)),
+    let sha256 = |hex: &str| Digest::parse(&format!("sha256:{hex}")).ok();
+    let damage = match info.files.first() {
+        None => Some(archive_failure(source, Kind::Error, format!("{}: no SHA-256 was computed", info.location), None)),
         Some((path, actual)) if actual != expected => {
-            Some(format!("{path}: archive SHA-256 is {actual}, expected {expected}"))
+            let mismatch =
+                sha256(expected).zip(sha256(actual)).map(|(expected, actual)| Mismatch::Digest { expected, actual });
+            let message = format!("{path}: archive SHA-256 is {actual}, expected {expected}");
+            Some(archive_failure(source, Kind::Corrupt, message, mismatch))
         }
         Some(_) => None,
     };
-    if let Some(message) = problem {
-        run.damage.push(archive_failure(source, Kind::Corrupt, message));
-    }
+    run.damage.extend(damage);
 }
 
 /// `--archive-signature`: a cosign `sign-blob` signature over the archive, checked against the digest
@@ -444,7 +447,7 @@ fn check_archive_signature(
     match outcome {
         Ok(signer) => Some(signer),
         Err(message) => {
-            run.damage.push(archive_failure(source, Kind::BadSignature, format!("archive signature: {message}")));
+            run.damage.push(archive_failure(source, Kind::BadSignature, format!("archive signature: {message}"), None));
             None
         }
     }

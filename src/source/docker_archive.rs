@@ -357,8 +357,7 @@ fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
 }
 
 fn size_mismatch(name: &str, actual: u64, expected: u64) -> SourceError {
-    let m = if actual > expected { Mismatch::TooLong { expected } } else { Mismatch::TooShort { expected, actual } };
-    SourceError::Corrupt(name.to_string(), m)
+    SourceError::Corrupt(name.to_string(), Mismatch::size(expected, actual))
 }
 
 impl<T: FileTree> Source for DockerArchive<T> {

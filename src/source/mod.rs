@@ -131,7 +131,18 @@ impl SourceError {
 
     /// The finding for this error, prefixed with what was being read.
     pub fn finding(&self, context: &str) -> Finding {
-        Finding::new(self.kind(), format!("{context}: {self}"))
+        match self {
+            SourceError::Corrupt(what, m) => Finding::corrupt(format!("{context}: {self}"), what, m.clone()),
+            _ => Finding::new(self.kind(), format!("{context}: {self}")),
+        }
+    }
+
+    /// The expected and actual size or digest, when content did not match its descriptor.
+    pub fn mismatch(&self) -> Option<&Mismatch> {
+        match self {
+            SourceError::Corrupt(_, m) => Some(m),
+            _ => None,
+        }
     }
 
     pub fn from_read(what: &str, e: ReadError) -> SourceError {

@@ -220,12 +220,7 @@ impl<S: BlobStore> Blobs<S> {
     pub fn check(&self, digest: &Digest, size: u64, hash: bool) -> Result<(), SourceError> {
         let entry = self.entry(digest).ok_or_else(|| SourceError::Missing(format!("blob {digest}")))?;
         if entry.size != size {
-            let m = if entry.size > size {
-                Mismatch::TooLong { expected: size }
-            } else {
-                Mismatch::TooShort { expected: size, actual: entry.size }
-            };
-            return Err(SourceError::Corrupt(entry.name.clone(), m));
+            return Err(SourceError::Corrupt(entry.name.clone(), Mismatch::size(size, entry.size)));
         }
         if !hash {
             return Ok(());

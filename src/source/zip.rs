@@ -505,7 +505,7 @@ impl ZipIndex {
         self.open_member(name)?.take(m.size + 1).read_to_end(&mut out).map_err(|e| io_error(name, e))?;
         if out.len() as u64 != m.size {
             let m = if out.len() as u64 > m.size {
-                crate::digest::Mismatch::TooLong { expected: m.size }
+                crate::digest::Mismatch::TooLong { expected: m.size, actual: None }
             } else {
                 crate::digest::Mismatch::TooShort { expected: m.size, actual: out.len() as u64 }
             };

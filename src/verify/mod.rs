@@ -143,5 +143,6 @@ fn as_record(d: Damage) -> SourceDamage {
         digest: d.digest,
         kind: d.error.kind(),
         message: d.error.to_string(),
+        mismatch: d.error.mismatch().cloned(),
     }
 }

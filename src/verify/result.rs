@@ -2,7 +2,7 @@
 //! Rendered by `report`, never printed from here.
 
 use crate::digest::Digest;
-pub use crate::finding::{Finding, Kind};
+pub use crate::finding::{Finding, Kind, Mismatch};
 use serde::Serialize;
 
 /// How one manifest's signature requirement ended.
@@ -65,6 +65,8 @@ pub struct SourceDamage {
     pub digest: Option<Digest>,
     pub kind: Kind,
     pub message: String,
+    /// The expected and actual size or digest, for `corrupt` damage.
+    pub mismatch: Option<Mismatch>,
 }
 
 impl ImageResult {

@@ -414,6 +414,11 @@ fn archive_sha256_is_checked_in_the_same_run() {
         let out = airlock(["verify-archive", a, "--archive-sha256", &"ab".repeat(32)]);
         assert_eq!(out.code, 1, "{}", out.describe());
         assert!(out.stdout.contains("archive SHA-256 is"), "{}", out.describe());
+        let out = airlock(["verify-archive", a, "--archive-sha256", &"ab".repeat(32), "--report", "-"]);
+        let damage = &out.report()["damage"][0];
+        assert_eq!(damage["kind"], "corrupt", "{}", out.describe());
+        let (expected, actual) = (format!("sha256:{}", "ab".repeat(32)), format!("sha256:{good}"));
+        assert_eq!(damage["mismatch"], serde_json::json!({"field": "digest", "expected": expected, "actual": actual}));
     }
     let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "--archive-sha256", &"ab".repeat(32)]);
     assert_eq!(out.code, 2, "{}", out.describe());

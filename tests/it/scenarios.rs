@@ -269,3 +269,32 @@ fn replayed_signature_names_the_digest() {
         out.describe()
     );
 }
+
+/// A `corrupt` finding carries what it is about and the expected and actual size or digest as data, in
+/// the image's errors and in source damage alike.
+#[test]
+fn corrupt_findings_carry_the_mismatch_as_data() {
+    let layer = "sha256:7928c1da58aed58a9b479c1f09f7d43d5baa6a8f9d4c99f1a46c977d3b3c66a9";
+    let content = "sha256:8cc465ef0bde07060ec4890b7e9dcd78b2730d708b7155e7f87c95a330982d86";
+    let blob = format!("blobs/sha256/{}", &layer[7..]);
+    let out = airlock(["verify-archive", "testdata/layouts/multi-corrupt-arm64", "--report", "-"]);
+    let report = out.report();
+    let errors = &report["results"][0]["errors"];
+    assert_eq!(errors[0]["kind"], "corrupt", "{}", out.describe());
+    assert_eq!(errors[0]["subject"], blob.as_str());
+    assert_eq!(errors[0]["mismatch"], serde_json::json!({"field": "digest", "expected": layer, "actual": content}));
+
+    // the same blob when no selected platform names it: source damage, with the same data
+    let out = airlock(["verify-archive", "testdata/layouts/multi-corrupt-arm64", "--arch", "amd64", "--report", "-"]);
+    let report = out.report();
+    let damage = report["damage"].as_array().unwrap();
+    let d = damage.iter().find(|d| d["entry"] == blob.as_str()).expect("damage for the layer");
+    assert_eq!(d["mismatch"], serde_json::json!({"field": "digest", "expected": layer, "actual": content}));
+
+    // a file 16 bytes longer than its descriptor: both sizes
+    let out = airlock(["verify-archive", "testdata/layouts/size-mismatch", "--report", "-"]);
+    let report = out.report();
+    let e = &report["results"][0]["errors"][0];
+    assert_eq!(e["kind"], "corrupt", "{}", out.describe());
+    assert_eq!(e["mismatch"], serde_json::json!({"field": "size", "expected": 270, "actual": 286}));
+}

@@ -53,12 +53,7 @@ impl Registry {
             )));
         }
         if let Some(len) = resp.content_length.filter(|l| *l != desc.size) {
-            let m = if len > desc.size {
-                Mismatch::TooLong { expected: desc.size }
-            } else {
-                Mismatch::TooShort { expected: desc.size, actual: len }
-            };
-            return Err(SourceError::Corrupt(what, m));
+            return Err(SourceError::Corrupt(what, Mismatch::size(desc.size, len)));
         }
         match resp.body {
             Body::Stream(reader) => VerifyingReader::new(reader, &desc.digest, desc.size)
