@@ -134,6 +134,9 @@ impl serde::Serialize for Digest {
     }
 }
 
+/// Bytes read at a time when hashing a stream.
+const CHUNK: usize = 256 * 1024;
+
 /// An incremental hasher for one of the supported algorithms.
 pub enum Hasher {
     Sha256(Sha256),
@@ -153,6 +156,32 @@ impl Hasher {
             Hasher::Sha256(h) => h.update(bytes),
             Hasher::Sha512(h) => h.update(bytes),
         }
+    }
+
+    /// Feeds everything `reader` yields into the hasher (an interrupted read is retried), handing each
+    /// chunk to `each` too; returns how many bytes were read. The one hashing loop of the crate.
+    pub fn consume<R: Read>(&mut self, mut reader: R, mut each: impl FnMut(&[u8])) -> io::Result<u64> {
+        let mut buf = vec![0u8; CHUNK];
+        let mut total = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => {
+                    self.update(&buf[..n]);
+                    each(&buf[..n]);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The digest of everything `reader` yields.
+    pub fn of_reader<R: Read>(algorithm: Algorithm, reader: R) -> io::Result<Digest> {
+        let mut hasher = Hasher::new(algorithm);
+        hasher.consume(reader, |_| {})?;
+        Ok(hasher.finish())
     }
 
     pub fn finish(self) -> Digest {
@@ -258,16 +287,7 @@ impl<R: Read> VerifyingReader<R> {
 
     /// Drains the rest of the stream and checks size and digest.
     pub fn finish(mut self) -> Result<(), ReadError> {
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = match self.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ReadError::Io(e)),
-            };
-            let _ = n;
-        }
+        self.read += self.hasher.consume(&mut self.inner, |_| {}).map_err(ReadError::Io)?;
         self.check()
     }
 

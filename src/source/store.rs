@@ -2,7 +2,7 @@
 //! plus the one hashing pass that checks every blob once, in parallel, largest first.
 
 use super::SourceError;
-use crate::digest::{Digest, Mismatch, VerifyingReader, read_verified};
+use crate::digest::{Algorithm, Digest, Hasher, Mismatch, VerifyingReader, read_verified};
 use crate::oci::METADATA_LIMIT;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -343,17 +343,8 @@ impl FileTree for DirTree {
 
     fn sha256(&self, name: &str) -> Result<Digest, SourceError> {
         let store = DirStore::new(&self.root, vec![], vec![]);
-        let mut file = store.open_regular(name)?.ok_or_else(|| SourceError::Missing(name.to_string()))?;
-        let mut hasher = crate::digest::Hasher::new(crate::digest::Algorithm::Sha256);
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = file.read(&mut buf).map_err(|e| SourceError::Io(format!("{name}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(hasher.finish())
+        let file = store.open_regular(name)?.ok_or_else(|| SourceError::Missing(name.to_string()))?;
+        Hasher::of_reader(Algorithm::Sha256, file).map_err(|e| SourceError::Io(format!("{name}: {e}")))
     }
 
     fn damage(&self) -> Vec<(String, SourceError)> {

@@ -116,36 +116,7 @@ fn find_end(file: &mut File, len: u64, damage: &mut Vec<(String, SourceError)>) 
     if disk != 0 || cd_disk != 0 || u16_at(e, 8) != end.entries {
         return Err(damaged("zip end record: split (multi-disk) zip archives are not supported"));
     }
-    let locator = if end_at >= 20 { Some(read_at(file, end_at - 20, 20, "ZIP64 end locator")?) } else { None };
-    if let Some(loc) = locator.filter(|l| &l[..4] == LOCATOR64) {
-        let record_at = u64_at(&loc, 8);
-        if u32_at(&loc, 4) != 0 || u32_at(&loc, 16) > 1 {
-            return Err(damaged("ZIP64 end locator: split (multi-disk) zip archives are not supported"));
-        }
-        if record_at.checked_add(56).is_none_or(|e| e > end_at - 20) {
-            return Err(damaged("ZIP64 end locator: points past the end records (a damaged zip)"));
-        }
-        let r = read_at(file, record_at, 56, "ZIP64 end record")?;
-        if &r[..4] != END64 {
-            return Err(damaged("ZIP64 end record: not found where the locator points (a damaged zip)"));
-        }
-        if u32_at(&r, 16) != 0 || u32_at(&r, 20) != 0 || u64_at(&r, 24) != u64_at(&r, 32) {
-            return Err(damaged("ZIP64 end record: split (multi-disk) zip archives are not supported"));
-        }
-        let zip64 = End { entries: u64_at(&r, 32), size: u64_at(&r, 40), offset: u64_at(&r, 48), ends_at: record_at };
-        let disagree = [
-            (end.entries, zip64.entries, SATURATED16),
-            (end.size, zip64.size, SATURATED32),
-            (end.offset, zip64.offset, SATURATED32),
-        ]
-        .iter()
-        .any(|&(classic, wide, saturated)| classic != saturated && classic != wide);
-        if disagree {
-            damage.push((
-                "zip end records".into(),
-                damaged("zip end records: the classic and ZIP64 end records disagree about the central directory"),
-            ));
-        }
+    if let Some(zip64) = find_end64(file, &end, damage)? {
         end = zip64;
     }
     match end.offset.checked_add(end.size) {
@@ -177,6 +148,43 @@ fn find_end(file: &mut File, len: u64, damage: &mut Vec<(String, SourceError)>) 
         )));
     }
     Ok(end)
+}
+
+/// The ZIP64 end record the locator before the classic `end` points to, when there is one; the classic
+/// record's fields must agree with it wherever they are not saturated.
+fn find_end64(file: &mut File, end: &End, damage: &mut Vec<(String, SourceError)>) -> Result<Option<End>, SourceError> {
+    let end_at = end.ends_at;
+    let locator = if end_at >= 20 { Some(read_at(file, end_at - 20, 20, "ZIP64 end locator")?) } else { None };
+    let Some(loc) = locator.filter(|l| &l[..4] == LOCATOR64) else { return Ok(None) };
+    let record_at = u64_at(&loc, 8);
+    if u32_at(&loc, 4) != 0 || u32_at(&loc, 16) > 1 {
+        return Err(damaged("ZIP64 end locator: split (multi-disk) zip archives are not supported"));
+    }
+    if record_at.checked_add(56).is_none_or(|e| e > end_at - 20) {
+        return Err(damaged("ZIP64 end locator: points past the end records (a damaged zip)"));
+    }
+    let r = read_at(file, record_at, 56, "ZIP64 end record")?;
+    if &r[..4] != END64 {
+        return Err(damaged("ZIP64 end record: not found where the locator points (a damaged zip)"));
+    }
+    if u32_at(&r, 16) != 0 || u32_at(&r, 20) != 0 || u64_at(&r, 24) != u64_at(&r, 32) {
+        return Err(damaged("ZIP64 end record: split (multi-disk) zip archives are not supported"));
+    }
+    let zip64 = End { entries: u64_at(&r, 32), size: u64_at(&r, 40), offset: u64_at(&r, 48), ends_at: record_at };
+    let disagree = [
+        (end.entries, zip64.entries, SATURATED16),
+        (end.size, zip64.size, SATURATED32),
+        (end.offset, zip64.offset, SATURATED32),
+    ]
+    .iter()
+    .any(|&(classic, wide, saturated)| classic != saturated && classic != wide);
+    if disagree {
+        damage.push((
+            "zip end records".into(),
+            damaged("zip end records: the classic and ZIP64 end records disagree about the central directory"),
+        ));
+    }
+    Ok(Some(zip64))
 }
 
 /// Resolves the ZIP64 extended information extra field (id 1): the saturated fields, in order.
@@ -447,17 +455,8 @@ impl ZipIndex {
 
     /// SHA-256 of the whole zip file (for the report), read on demand.
     pub fn sha256(&self) -> Option<String> {
-        let mut file = File::open(&self.path).ok()?;
-        let mut hasher = Hasher::new(Algorithm::Sha256);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => return Some(hasher.finish().hex().to_string()),
-                Ok(n) => hasher.update(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
+        let file = File::open(&self.path).ok()?;
+        Hasher::of_reader(Algorithm::Sha256, file).ok().map(|d| d.hex().to_string())
     }
 
     pub fn members(&self) -> &[Member] {

@@ -237,17 +237,8 @@ impl ArchiveTree {
     pub fn archive_sha256(&self) -> Option<String> {
         self.file_sha256
             .get_or_init(|| {
-                let mut r = PartsReader::open(&self.parts).ok()?;
-                let mut hasher = Hasher::new(Algorithm::Sha256);
-                let mut buf = vec![0u8; CHUNK];
-                loop {
-                    let n = r.read(&mut buf).ok()?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                }
-                Some(hasher.finish().hex().to_string())
+                let parts = PartsReader::open(&self.parts).ok()?;
+                Hasher::of_reader(Algorithm::Sha256, parts).ok().map(|d| d.hex().to_string())
             })
             .clone()
     }

@@ -68,16 +68,6 @@ impl ArchiveTree {
     pub(super) fn hash_range(&self, offset: u64, size: u64) -> io::Result<Digest> {
         let mut r = PartsReader::open(&self.parts)?;
         r.seek(SeekFrom::Start(offset))?;
-        let mut hasher = Hasher::new(Algorithm::Sha256);
-        let mut limited = r.take(size);
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = limited.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(hasher.finish())
+        Hasher::of_reader(Algorithm::Sha256, r.take(size))
     }
 }

@@ -146,18 +146,13 @@ impl ArchiveTree {
             let mut state = hash.0.lock().unwrap_or_else(|p| p.into_inner());
             std::mem::replace(&mut *state, (Hasher::new(Algorithm::Sha256), 0))
         };
-        if let Ok(mut rest) = PartsReader::open(&self.parts)
-            && rest.seek(SeekFrom::Start(consumed)).is_ok()
-        {
-            let mut buf = vec![0u8; CHUNK];
-            while let Ok(n) = rest.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-            }
-        }
-        let _ = self.file_sha256.set(Some(hasher.finish().hex().to_string()));
+        // the bytes after what the tar reader consumed (padding, the compressed trailer); a file that
+        // cannot be read to its end has no SHA-256, so --archive-sha256 fails closed
+        let rest = PartsReader::open(&self.parts).and_then(|mut rest| {
+            rest.seek(SeekFrom::Start(consumed))?;
+            hasher.consume(rest, |_| {})
+        });
+        let _ = self.file_sha256.set(rest.ok().map(|_| hasher.finish().hex().to_string()));
     }
 
     /// Parses tar from `reader`, hashing every regular file as it streams by.
@@ -179,10 +174,8 @@ impl ArchiveTree {
             let mut entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    self.damaged(
-                        &last,
-                        SourceError::Malformed(format!("archive damaged after entry {last}: {}", hint(&e))),
-                    );
+                    let e = SourceError::Malformed(format!("archive damaged after entry {last}: {}", hint(&e)));
+                    self.damaged(&last, e);
                     return;
                 }
             };
@@ -193,81 +186,86 @@ impl ArchiveTree {
                 self.damaged(&name, SourceError::Malformed(format!("more than {MAX_ENTRIES} entries")));
                 return;
             }
-            let size = entry.size();
-            let mut hasher = Hasher::new(algorithm_for(&name));
-            let keep = size <= METADATA_LIMIT && retained + size <= RETAIN_LIMIT;
-            let mut data: Vec<u8> = Vec::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            let mut read = 0u64;
-            let mut first = None;
-            loop {
-                match entry.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        hasher.update(&buf[..n]);
-                        first = first.or(Some(buf[0]));
-                        if keep && (first == Some(b'{') || retainable(&name)) {
-                            data.extend_from_slice(&buf[..n]);
-                        }
-                        read += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        self.damaged(
-                            &name,
-                            SourceError::Malformed(format!("{name}: archive truncated or corrupt: {}", hint(&e))),
-                        );
-                        return;
-                    }
-                }
-            }
-            if read != size {
-                self.damaged(
-                    &name,
-                    SourceError::Malformed(format!("{name}: entry has {read} bytes, its header says {size}")),
-                );
-                return;
-            }
-            let wanted = first == Some(b'{') || retainable(&name);
-            let keep_data = keep && wanted && data.len() as u64 == size;
-            if keep_data {
-                retained += size;
-            } else if wanted && size <= METADATA_LIMIT && !keep {
-                self.damaged(
-                    &name,
-                    SourceError::Malformed(format!(
-                        "{name}: over the {RETAIN_LIMIT}-byte budget for metadata kept from a compressed stream"
-                    )),
-                );
-            }
-            let file =
-                TarFile { size, offset: 0, digest: Some(hasher.finish()), data: keep_data.then(|| Arc::new(data)) };
+            let Some(file) = self.read_entry(&mut entry, &name, &mut retained) else { return };
             self.insert(name, file);
         }
-        // The parser stops at the first zero block; the second must follow it.
-        let mut rest = archive.into_inner();
+        let complete = consumed.load(std::sync::atomic::Ordering::Relaxed) >= data_end + 512;
+        self.check_end(archive.into_inner(), complete, &last);
+    }
+
+    /// Hashes one regular entry as it streams by, keeping the bytes of small JSON and the files a layout
+    /// is read from (within the retention budget). `None` when the stream broke: the damage is recorded.
+    fn read_entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &str,
+        retained: &mut u64,
+    ) -> Option<TarFile> {
+        let size = entry.size();
+        let mut hasher = Hasher::new(algorithm_for(name));
+        let keep = size <= METADATA_LIMIT && *retained + size <= RETAIN_LIMIT;
+        let mut data: Vec<u8> = Vec::new();
+        let mut first = None;
+        let read = hasher.consume(entry, |chunk| {
+            first = first.or(chunk.first().copied());
+            if keep && (first == Some(b'{') || retainable(name)) {
+                data.extend_from_slice(chunk);
+            }
+        });
+        let read = match read {
+            Ok(n) => n,
+            Err(e) => {
+                let e = SourceError::Malformed(format!("{name}: archive truncated or corrupt: {}", hint(&e)));
+                self.damaged(name, e);
+                return None;
+            }
+        };
+        if read != size {
+            self.damaged(
+                name,
+                SourceError::Malformed(format!("{name}: entry has {read} bytes, its header says {size}")),
+            );
+            return None;
+        }
+        let wanted = first == Some(b'{') || retainable(name);
+        let keep_data = keep && wanted && data.len() as u64 == size;
+        if keep_data {
+            *retained += size;
+        } else if wanted && size <= METADATA_LIMIT && !keep {
+            self.damaged(
+                name,
+                SourceError::Malformed(format!(
+                    "{name}: over the {RETAIN_LIMIT}-byte budget for metadata kept from a compressed stream"
+                )),
+            );
+        }
+        Some(TarFile { size, offset: 0, digest: Some(hasher.finish()), data: keep_data.then(|| Arc::new(data)) })
+    }
+
+    /// After the last entry: the parser stops at the first zero block, and the second must follow it
+    /// (`complete` says the first was read); the rest of the stream must decode cleanly (a truncated gzip
+    /// trailer, a corrupt last frame) and be short: tar pads with zeros, nothing else belongs there.
+    fn check_end(&mut self, mut rest: impl Read, complete: bool, last: &str) {
         let mut second = Vec::with_capacity(512);
-        let complete = consumed.load(std::sync::atomic::Ordering::Relaxed) >= data_end + 512
+        let complete = complete
             && (&mut rest).take(512).read_to_end(&mut second).is_ok()
             && second.len() == 512
             && second.iter().all(|&b| b == 0);
         if !complete {
-            self.end_marker_missing(&last);
+            self.end_marker_missing(last);
             return;
         }
-        // The rest of the stream must decode cleanly (a truncated gzip trailer, a corrupt last frame)
-        // and be short: tar pads with zeros, nothing else belongs there.
         let mut tail = (&mut rest).take(TRAILER_LIMIT + 1);
         match io::copy(&mut tail, &mut io::sink()) {
             Ok(n) if n > TRAILER_LIMIT => self.damaged(
-                &last,
+                last,
                 SourceError::Malformed(format!(
                     "more than {TRAILER_LIMIT} bytes of data after the end-of-archive marker"
                 )),
             ),
             Ok(_) => {}
             Err(e) => self.damaged(
-                &last,
+                last,
                 SourceError::Malformed(format!("compressed stream damaged after the tar archive: {}", hint(&e))),
             ),
         }

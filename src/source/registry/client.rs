@@ -157,23 +157,8 @@ impl Host {
             match resp.status {
                 401 if !auth_retried => {
                     auth_retried = true;
-                    let challenge = resp.challenge.clone();
-                    match challenge.as_ref().map(|c| c.scheme.as_str()) {
-                        Some("bearer") => {
-                            let c = challenge.as_ref().expect("matched");
-                            if let Some(s) = c.param("scope").filter(|s| !s.is_empty()) {
-                                scope = s.to_string();
-                            }
-                            self.fetch_token(c, &scope)?;
-                            continue;
-                        }
-                        // Retried once with Basic, whoever learnt the challenge first.
-                        Some("basic") if self.credential()?.is_some() => {
-                            *lock(&self.basic) = true;
-                            continue;
-                        }
-                        _ => return Err(super::errors::status_error(&url, &resp.inner)),
-                    }
+                    self.learn_challenge(&resp, &mut scope, &url)?;
+                    continue;
                 }
                 401 => {
                     // One more token for the scope an `insufficient_scope` answer names.
@@ -189,16 +174,29 @@ impl Host {
                 }
                 429 | 502 | 503 | 504 if retries < MAX_RETRIES => {
                     retries += 1;
-                    let wait =
-                        resp.retry_after.unwrap_or(Duration::from_millis(500 << retries)).min(Duration::from_secs(10));
-                    if crate::deadline::remaining().is_some_and(|left| left <= wait) {
-                        return Err(super::errors::status_error(&url, &resp.inner));
-                    }
-                    std::thread::sleep(wait);
+                    backoff(&resp, retries, &url)?;
                     continue;
                 }
                 _ => return Ok(resp.inner),
             }
+        }
+    }
+
+    /// The first 401 of a request: learn its challenge — a Bearer token for the scope it names, or Basic
+    /// when there are credentials (whoever learnt it first) — so the request can be sent again.
+    fn learn_challenge(&self, resp: &Answer, scope: &mut String, url: &str) -> Result<(), SourceError> {
+        match resp.challenge.as_ref() {
+            Some(c) if c.scheme == "bearer" => {
+                if let Some(s) = c.param("scope").filter(|s| !s.is_empty()) {
+                    *scope = s.to_string();
+                }
+                self.fetch_token(c, scope)
+            }
+            Some(c) if c.scheme == "basic" && self.credential()?.is_some() => {
+                *lock(&self.basic) = true;
+                Ok(())
+            }
+            _ => Err(super::errors::status_error(url, &resp.inner)),
         }
     }
 
@@ -388,6 +386,17 @@ impl Transport {
             Transport::TooLarge(m) => SourceError::Malformed(m),
         }
     }
+}
+
+/// Waits before a retry of a busy answer: `Retry-After`, or 1 s, 2 s, 4 s …, at most 10 s; never past
+/// the image's `--timeout` (then the answer is the error).
+fn backoff(resp: &Answer, retries: u32, url: &str) -> Result<(), SourceError> {
+    let wait = resp.retry_after.unwrap_or(Duration::from_millis(500 << retries)).min(Duration::from_secs(10));
+    if crate::deadline::remaining().is_some_and(|left| left <= wait) {
+        return Err(super::errors::status_error(url, &resp.inner));
+    }
+    std::thread::sleep(wait);
+    Ok(())
 }
 
 /// `<…>; rel="next"` of a `Link` header.
