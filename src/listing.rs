@@ -1,10 +1,10 @@
-//! `airlock list`: what a source holds — images, platforms, signatures, sizes — read through the same
-//! `Source` trait as verification (nothing is checked here beyond what reading requires).
+//! `airlock list`: what a source holds — images, platforms, signatures, sizes — walked by the same
+//! engine as verification (nothing is checked beyond what reading requires).
 
-use crate::oci::manifest::{self, Document};
-use crate::oci::{Desc, is_index_type};
+use crate::oci::Desc;
 use crate::reference::DockerRef;
 use crate::source::{Attached, Source};
+use crate::verify::{self, Subject};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -22,23 +22,32 @@ pub struct Row {
     pub problem: Option<String>,
 }
 
-/// One row per image: `repo` names it for sources that need a repository (registries).
-pub fn row(source: &dyn Source, name: String, repo: Option<&DockerRef>, desc: &Desc) -> Row {
+/// One row per image: `repo` names it for sources that need a repository (registries), `origin` is the
+/// PATH that holds it (several PATHs). The image is walked by the verification engine (bounded, each
+/// document checked once), reading no layer and checking no signature; the caller's `--timeout`
+/// (`deadline::scope`) bounds it.
+pub fn row(source: &dyn Source, name: String, repo: Option<&DockerRef>, desc: &Desc, origin: Option<String>) -> Row {
     let count = |which| source.attachments(repo, &desc.digest, which).map(|f| f.candidates.len()).unwrap_or(0);
     let signatures = count(Attached::Signatures) + count(Attached::Referrers);
-    let mut row = Row {
+    let subject = Subject {
+        display: name.clone(),
+        identities: repo.cloned().into_iter().collect(),
+        identity_missing_hint: false,
+        descriptor: Ok(desc.clone()),
+        notes: Vec::new(),
+        origin,
+    };
+    let result = verify::survey(source, subject);
+    let problems: Vec<String> = result.errors.iter().map(|e| format!("{}: {}", e.kind, e.message)).collect();
+    Row {
         reference: name,
         digest: desc.digest.to_string(),
         media_type: desc.media_type.clone(),
-        platforms: Vec::new(),
-        bytes: 0,
+        platforms: result.platforms.iter().filter_map(|p| p.platform.clone()).collect(),
+        bytes: result.platforms.iter().fold(0u64, |sum, p| sum.saturating_add(p.bytes)),
         signatures,
-        problem: None,
-    };
-    if let Err(e) = walk(source, repo, desc, &mut row, 0) {
-        row.problem = Some(e);
+        problem: (!problems.is_empty()).then(|| problems.join("; ")),
     }
-    row
 }
 
 /// A row for an entry whose manifest cannot be located.
@@ -52,33 +61,4 @@ pub fn broken(name: String, e: &crate::source::SourceError) -> Row {
         signatures: 0,
         problem: Some(e.to_string()),
     }
-}
-
-fn walk(source: &dyn Source, repo: Option<&DockerRef>, desc: &Desc, row: &mut Row, depth: usize) -> Result<(), String> {
-    if depth > crate::verify::MAX_DEPTH {
-        return Err("index nesting too deep".into());
-    }
-    let bytes = source.read(repo, desc).map_err(|e| e.to_string())?;
-    match manifest::parse(&bytes, &desc.media_type)? {
-        Document::Index(index) => {
-            for child in &index.manifests {
-                if is_index_type(&child.media_type) {
-                    walk(source, repo, child, row, depth + 1)?;
-                } else if let Some(p) = &child.platform {
-                    row.platforms.push(p.to_string());
-                    if let Ok(b) = source.read(repo, child)
-                        && let Ok(Document::Manifest(m)) = manifest::parse(&b, &child.media_type)
-                    {
-                        row.bytes += m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>();
-                    }
-                }
-            }
-        }
-        Document::Manifest(m) => {
-            row.bytes += m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>();
-            let platform = source.read(repo, &m.config).ok().and_then(|b| manifest::config_platform(&b).ok().flatten());
-            row.platforms.push(platform.map_or_else(|| "unknown".into(), |p| p.to_string()));
-        }
-    }
-    Ok(())
 }

@@ -93,7 +93,7 @@ fn list(args: ListArgs) -> Result<u8> {
                 let desc =
                     airlock::source::Source::resolve(&registry, &reference).map_err(|e| anyhow!("{reference}: {e}"))?;
                 let desc = desc.ok_or_else(|| anyhow!("{reference}: not found"))?;
-                Ok(listing::row(&registry, reference.to_string(), Some(&reference), &desc))
+                Ok(listing::row(&registry, reference.to_string(), Some(&reference), &desc, None))
             })?;
             rows.push(row);
         }
@@ -109,9 +109,10 @@ fn list(args: ListArgs) -> Result<u8> {
                 .map(|r| r.to_string())
                 .or(e.stored_name.clone())
                 .unwrap_or_else(|| "(unnamed)".into());
-            let own = source.for_origin(&e.origin).unwrap_or(source.as_ref());
             match &e.descriptor {
-                Ok(desc) => rows.push(listing::row(own, name, e.identity(), desc)),
+                Ok(desc) => rows.push(airlock::deadline::scope(Some(args.timeout), || {
+                    listing::row(source.as_ref(), name, e.identity(), desc, Some(e.origin.clone()))
+                })),
                 Err(err) => rows.push(listing::broken(name, err)),
             }
         }

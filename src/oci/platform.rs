@@ -132,6 +132,8 @@ impl Wanted {
 #[derive(Clone, Debug)]
 pub struct PlatformFilter {
     pub wanted: Vec<Wanted>,
+    /// Every platform is selected (`airlock list`); `wanted` is empty.
+    every: bool,
 }
 
 impl PlatformFilter {
@@ -161,11 +163,16 @@ impl PlatformFilter {
         if wanted.is_empty() {
             return Err("no platform selected: --arch and --os must each name at least one value".into());
         }
-        Ok(PlatformFilter { wanted })
+        Ok(PlatformFilter { wanted, every: false })
+    }
+
+    /// Selects every platform an index lists (attestations aside): what a source holds, not a choice.
+    pub fn every() -> PlatformFilter {
+        PlatformFilter { wanted: Vec::new(), every: true }
     }
 
     pub fn matches(&self, p: &Platform) -> bool {
-        self.wanted.iter().any(|w| w.matches(p))
+        self.every || self.wanted.iter().any(|w| w.matches(p))
     }
 
     /// The wanted platforms none of `present` satisfies.

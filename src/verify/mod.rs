@@ -5,6 +5,7 @@ pub mod result;
 mod scope;
 mod targets;
 mod walk;
+pub use walk::survey;
 
 use crate::digest::Digest;
 use crate::oci::platform::PlatformFilter;

@@ -25,6 +25,8 @@ pub struct PlatformResult {
     #[serde(rename = "mediaType")]
     pub media_type: String,
     pub platform: Option<String>,
+    /// Config and layer bytes the manifest names (0 for an index).
+    pub bytes: u64,
     pub signature: Option<SignatureReport>,
 }
 

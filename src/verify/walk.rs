@@ -45,6 +45,31 @@ impl Memo {
     }
 }
 
+/// Walks one image as verification would — bounded, each document checked once — for every platform,
+/// reading no layer and checking no signature: what `airlock list` shows of it. The caller's
+/// `--timeout` deadline (`deadline::scope`) bounds it.
+pub fn survey(source: &dyn Source, subject: Subject) -> ImageResult {
+    let target = Target {
+        line: None,
+        line_no: None,
+        display: subject.display.clone(),
+        subjects: vec![subject],
+        unresolved: Vec::new(),
+    };
+    let opts = Options {
+        verification: None,
+        platforms: crate::oci::platform::PlatformFilter::every(),
+        require_platforms: false,
+        scope: super::Scope::Platform,
+        blobs: BlobMode::Skip,
+        jobs: 1,
+        timeout: None,
+        on_image: None,
+    };
+    let results = verify_target(source, &target, &opts, &Shared::default());
+    results.into_iter().next().unwrap_or_else(|| ImageResult::new(target.display, None, None))
+}
+
 /// Verifies every image a target names: the entry, or each reading of a list line that exists.
 pub(super) fn verify_target(source: &dyn Source, target: &Target, opts: &Options, shared: &Shared) -> Vec<ImageResult> {
     let subjects = if target.unresolved.is_empty() { target.subjects.clone() } else { target.resolve(source) };
@@ -214,6 +239,7 @@ impl Walk<'_> {
             digest: desc.digest.clone(),
             media_type: desc.media_type.clone(),
             platform: None,
+            bytes: 0,
             signature: None,
         });
         if !self.budget(children.len()) {
@@ -329,6 +355,7 @@ impl Walk<'_> {
             digest: desc.digest.clone(),
             media_type: desc.media_type.clone(),
             platform: Some(shown.unwrap_or_else(|| if is_image { "unknown".into() } else { "artifact".into() })),
+            bytes: m.config.size.saturating_add(m.layers.iter().fold(0u64, |sum, l| sum.saturating_add(l.size))),
             signature: None,
         });
         self.selected.push((desc.clone(), ancestors.to_vec()));

@@ -445,6 +445,24 @@ fn a_graph_listing_the_same_children_many_times_is_walked_once() {
     assert_eq!(result(&report, SINGLE)["status"], "pass");
 }
 
+/// `airlock list` walks with the same engine: the same graph lists in a moment, and a timeout bounds it.
+#[test]
+fn listing_a_graph_listing_the_same_children_many_times_is_bounded() {
+    let b = Bundle::of("signed-p256");
+    fan_out(&b, 8, 10_000);
+    let started = std::time::Instant::now();
+    let out = crate::common::airlock(["list", b.arg(), "--format", "json"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let rows: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rows[0]["platforms"], json!(["linux/amd64"]), "{}", out.describe());
+    assert!(rows[0]["problem"].is_null(), "{}", out.describe());
+    let out = crate::common::airlock(["list", b.arg(), "--format", "json", "--timeout", "1ms"]);
+    let rows: Value = serde_json::from_str(&out.stdout).unwrap();
+    let problem = rows[0]["problem"].as_str().unwrap_or_default();
+    assert!(problem.contains("error: ") && problem.contains("timed out (--timeout)"), "{}", out.describe());
+}
+
 #[test]
 fn a_walk_over_the_descriptor_limit_stops() {
     let b = Bundle::of("signed-p256");
