@@ -122,13 +122,17 @@ fn list(args: ListArgs) -> Result<u8> {
     match args.format {
         ListFormat::Table => {
             for r in &rows {
-                let problem = r.problem.as_deref().map(|p| format!("  ({p})")).unwrap_or_default();
-                let platforms = if r.platforms.is_empty() { "-".to_string() } else { r.platforms.join(",") };
+                // each field from the input escaped on its own: the tabs between them are the table's
+                let esc = report::escape;
+                let problem = r.problem.as_deref().map(|p| format!("  ({})", esc(p))).unwrap_or_default();
+                let platforms =
+                    if r.platforms.is_empty() { "-".to_string() } else { esc(&r.platforms.join(",")).into_owned() };
+                let (reference, digest) = (esc(&r.reference), esc(&r.digest));
                 let row = format!(
-                    "{}\t{}\t{platforms}\t{} bytes\t{} signature(s){problem}",
-                    r.reference, r.digest, r.bytes, r.signatures
+                    "{reference}\t{digest}\t{platforms}\t{} bytes\t{} signature(s){problem}",
+                    r.bytes, r.signatures
                 );
-                writeln!(out, "{}", report::escape(&row))?;
+                writeln!(out, "{row}")?;
             }
         }
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,

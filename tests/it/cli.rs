@@ -442,6 +442,13 @@ fn list_shows_what_a_source_holds() {
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["reference"], "registry.airlock.test/airlock/multi:v1");
+    assert_eq!(v[0]["platforms"], serde_json::json!(["linux/amd64", "linux/arm64", "linux/arm/v7"]));
+    // the table: tab-separated fields, each escaped on its own
+    let out = airlock(["list", "testdata/layouts/signed-multi-all"]);
+    let fields: Vec<&str> = out.stdout.lines().next().unwrap_or_default().split('\t').collect();
+    assert_eq!(fields.len(), 5, "{}", out.describe());
+    assert_eq!(fields[0], "registry.airlock.test/airlock/multi:v1");
+    assert_eq!(fields[2], "linux/amd64,linux/arm64,linux/arm/v7");
 }
 
 #[test]
