@@ -31,10 +31,10 @@
 //! Every disagreement is printed; the test then asserts there are none ("N/N rows agree"). It is the
 //! measurement of issue 8: it fails while airlock has gaps, and must not be weakened or ignored.
 
-use crate::common::registry::{http, require_tool};
+use crate::common::registry::{http, require_tool, run};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -44,8 +44,6 @@ use std::time::{Duration, Instant};
 
 /// Where the matrix was recorded, and where the replay must serve it.
 const ADDR: &str = "127.0.0.7:5007";
-/// How long one airlock run may take before it counts as a hang.
-const HANG_LIMIT: Duration = Duration::from_secs(120);
 /// Platforms of the images in the matrix (for `--all` rows).
 const ALL_ARCHES: &str = "amd64,arm64,arm/v7";
 
@@ -333,67 +331,30 @@ fn run_airlock(policy: &str, all: bool, references: &[&str]) -> Run {
     std::fs::write(&list, references.iter().map(|r| format!("{r}\n")).collect::<String>()).expect("write list");
     let report = scratch.path().join("report.json");
     let failed = scratch.path().join("failed.txt");
-    let home = scratch.path().join("home");
-    std::fs::create_dir_all(&home).expect("mkdir home");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
-    cmd.arg("validate")
-        .arg("-f")
-        .arg(&list)
-        .arg("--policy")
-        .arg(policy)
-        .arg("--tls-verify=false")
-        .arg("--report")
-        .arg(&report)
-        .args(["--format", "json", "--no-progress", "-o"])
-        .arg(&failed)
-        .args(["--arch", if all { ALL_ARCHES } else { "amd64" }])
-        // skopeo ran here: relative keyPaths and the policy path resolve against it
-        .current_dir(matrix_dir())
-        .env_remove("RUST_BACKTRACE");
-    for v in [
-        "REGISTRY_AUTH_FILE",
-        "XDG_RUNTIME_DIR",
-        "DOCKER_CONFIG",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.env("HOME", &home).env("NO_PROXY", "*").env("no_proxy", "*");
-    let started = Instant::now();
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("airlock");
-    let mut so = child.stdout.take().expect("stdout");
-    let mut se = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = so.read_to_end(&mut b);
-        b
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = se.read_to_end(&mut b);
-        b
-    });
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait airlock") {
-            break Some(s);
-        }
-        if started.elapsed() > HANG_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
-    let code = status.and_then(|s| s.code()).unwrap_or(-1);
+    let (list, report_arg, failed) =
+        (list.display().to_string(), report.display().to_string(), failed.display().to_string());
+    let arch = if all { ALL_ARCHES } else { "amd64" };
+    let args = [
+        "validate",
+        "-f",
+        &list,
+        "--policy",
+        policy,
+        "--tls-verify=false",
+        "--report",
+        &report_arg,
+        "--format",
+        "json",
+        "--no-progress",
+        "-o",
+        &failed,
+        "--arch",
+        arch,
+    ];
+    // skopeo ran in the matrix folder: relative keyPaths and the policy path resolve against it; a hang
+    // or a panic fails the test there and then (common::registry::run)
+    let (out, _) = run(&args, &[], Some(&matrix_dir()));
+    let (code, stdout, stderr) = (out.code, out.stdout, out.stderr);
     let mut by_line: HashMap<String, Vec<(String, String)>> = HashMap::new();
     if let Ok(bytes) = std::fs::read(&report)
         && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
@@ -407,20 +368,14 @@ fn run_airlock(policy: &str, all: bool, references: &[&str]) -> Run {
             by_line.entry(line).or_default().push((r["status"].as_str().unwrap_or("?").to_string(), error));
         }
     }
-    let said = if status.is_none() {
-        format!("HUNG (killed after {HANG_LIMIT:?})")
-    } else if stderr.contains("panicked") {
-        format!("PANIC: {}", one_line(&stderr))
-    } else {
-        // what airlock said (stderr first, then stdout)
-        let said = stderr
-            .lines()
-            .find(|l| l.contains("error"))
-            .or_else(|| stderr.lines().find(|l| !l.trim().is_empty() && !l.contains("warning:")))
-            .or_else(|| stdout.lines().find(|l| l.starts_with("FAIL ") || l.starts_with("PASS ")))
-            .unwrap_or("");
-        one_line(said)
-    };
+    // what airlock said (stderr first, then stdout)
+    let said = stderr
+        .lines()
+        .find(|l| l.contains("error"))
+        .or_else(|| stderr.lines().find(|l| !l.trim().is_empty() && !l.contains("warning:")))
+        .or_else(|| stdout.lines().find(|l| l.starts_with("FAIL ") || l.starts_with("PASS ")))
+        .map(one_line)
+        .unwrap_or_default();
     (code, by_line, said)
 }
 
