@@ -5,7 +5,7 @@ use super::docker_archive::DockerArchive;
 use super::hangar_zip::HangarZip;
 use super::layout::Layout;
 use super::skopeo_dir::{self, SkopeoDir};
-use super::store::{DirStore, DirTree};
+use super::store::Dir;
 use super::{Entry, Info, Scan, Source, SourceError};
 use crate::oci::Desc;
 use crate::reference::DockerRef;
@@ -32,13 +32,13 @@ pub fn open(path: &Path, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenEr
     if meta.is_dir() {
         let layout_marker = ["oci-layout", "index.json"].iter().any(|f| path.join(f).symlink_metadata().is_ok());
         if layout_marker {
-            return Ok(match Layout::open(DirStore::layout(path)) {
+            return Ok(match Layout::open(Dir::new(path)) {
                 Ok(layout) => Box::new(layout),
                 Err(e) => Box::new(Broken { location: shown, damage: vec![e] }),
             });
         }
         if manifest_is_array(&path.join("manifest.json")) {
-            return match DockerArchive::open(DirTree::new(path)) {
+            return match DockerArchive::open(Dir::new(path)) {
                 Ok(Some(d)) => Ok(Box::new(d)),
                 Ok(None) => Err(OpenError::Unrecognised(shown)),
                 Err(e) => Ok(Box::new(Broken { location: shown, damage: vec![e] })),

@@ -2,7 +2,7 @@
 //! and its uncompressed layer tars. No manifest is kept, so one is reconstructed per image (Docker schema 2,
 //! layers by diff_id) for the engine to walk; integrity comes from the config's file name and diff_ids.
 
-use super::store::FileTree;
+use super::store::Files;
 use super::{Damage, Entry, Info, Scan, Source, SourceError};
 use crate::digest::{Digest, Mismatch, check_bytes};
 use crate::oci::manifest::MAX_TOC_ENTRIES;
@@ -70,7 +70,7 @@ pub struct DockerArchive<T> {
     damage: Vec<(String, SourceError)>,
 }
 
-impl<T: FileTree> DockerArchive<T> {
+impl<T: Files> DockerArchive<T> {
     /// `Ok(None)` when the tree is not a docker-archive: no top-level `manifest.json` array of
     /// `Config`/`Layers` objects, or an `oci-layout` file (an OCI layout, read as such). `Err` when it is
     /// one but `manifest.json` cannot be used at all; damage inside an image is reported with the image.
@@ -360,7 +360,7 @@ fn size_mismatch(name: &str, actual: u64, expected: u64) -> SourceError {
     SourceError::Corrupt(name.to_string(), Mismatch::size(expected, actual))
 }
 
-impl<T: FileTree> Source for DockerArchive<T> {
+impl<T: Files> Source for DockerArchive<T> {
     fn info(&self) -> Info {
         let location = self.tree.location();
         Info {

@@ -6,7 +6,7 @@
 //! collapse duplicate names: duplicate, unsafe and linked entries, and local headers that disagree with
 //! the central directory, are all reported as damage.
 
-use super::store::{BlobEntry, BlobStore, Blobs};
+use super::store::{Blobs, Files};
 use super::zip;
 use super::{Entry, Info, Scan, Source, SourceError};
 use crate::digest::{Digest, check_bytes};
@@ -81,7 +81,7 @@ struct Saved {
 }
 
 pub struct HangarZip {
-    blobs: Blobs<ZipStore>,
+    blobs: Blobs<zip::ZipIndex>,
     entries: Vec<Entry>,
     /// The synthesized OCI index of each entry, by digest.
     synthetic: HashMap<Digest, Vec<u8>>,
@@ -111,15 +111,10 @@ impl HangarZip {
         let index: HangarIndex = serde_json::from_value(value)
             .map_err(|e| SourceError::Malformed(format!("index.json: not a hangar archive index: {e}")))?;
         check_version(index.version.as_deref().unwrap_or_default())?;
-        let store = ZipStore::new(zip);
-        let damage = store.damage.clone();
-        let mut hangar = HangarZip {
-            blobs: Blobs::new(store),
-            entries: Vec::new(),
-            synthetic: HashMap::new(),
-            saved: HashMap::new(),
-            damage,
-        };
+        let blobs = Blobs::new(zip, hangar_blob, Vec::new());
+        let damage = blobs.damage();
+        let mut hangar =
+            HangarZip { blobs, entries: Vec::new(), synthetic: HashMap::new(), saved: HashMap::new(), damage };
         for item in last_of_each_name(index.list.unwrap_or_default()) {
             let entry = hangar.entry(item);
             hangar.entries.push(entry);
@@ -131,7 +126,7 @@ impl HangarZip {
     /// manifest itself, for a platform-less artifact or a digest-pinned item).
     fn entry(&mut self, item: Item) -> Entry {
         let key = if item.tag.is_empty() { item.source.clone() } else { format!("{}:{}", item.source, item.tag) };
-        let origin = self.blobs.store.location();
+        let origin = Files::location(&self.blobs.files);
         let mut entry = Entry::new(origin, Err(SourceError::Malformed(format!("index.json: {key}: no images"))));
         entry.synthetic = true;
         entry.stored_name = Some(key.clone());
@@ -179,10 +174,10 @@ impl HangarZip {
     /// what is missing or disagrees, to be reported when an image reads the manifest.
     fn saved_manifest(&mut self, digest: &Digest, spec: &Spec) -> Desc {
         let hex = digest.hex();
-        let store = &self.blobs.store;
+        let store = &self.blobs.files;
         let blob_size = self.blobs.entry(digest).map(|b| b.size);
         let pinned = pinned_descriptor(store, digest);
-        let layout = match store.read_file(&format!("{hex}/oci-layout"), METADATA_LIMIT) {
+        let layout = match store.read_small(&format!("{hex}/oci-layout"), METADATA_LIMIT) {
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err(SourceError::Missing(format!("{hex}/oci-layout"))),
             Err(e) => Err(e),
@@ -231,7 +226,7 @@ impl HangarZip {
 
     /// Why the blob of `digest` cannot be used, when the zip refused its entry (duplicate, link, …).
     fn blob_problem(&self, digest: &Digest) -> Option<SourceError> {
-        self.blobs.store.zip.refusal(&blob_name(digest)).cloned()
+        self.blobs.files.refusal(&blob_name(digest)).cloned()
     }
 
     /// The verified bytes of a blob, naming its zip entry when it is absent or refused.
@@ -280,9 +275,9 @@ impl Saved {
 }
 
 /// The one descriptor of `<hex>/index.json`, which must name the manifest `digest`.
-fn pinned_descriptor(store: &ZipStore, digest: &Digest) -> Result<Desc, SourceError> {
+fn pinned_descriptor(store: &zip::ZipIndex, digest: &Digest) -> Result<Desc, SourceError> {
     let name = format!("{}/index.json", digest.hex());
-    let bytes = store.read_file(&name, METADATA_LIMIT)?.ok_or_else(|| SourceError::Missing(name.clone()))?;
+    let bytes = store.read_small(&name, METADATA_LIMIT)?.ok_or_else(|| SourceError::Missing(name.clone()))?;
     match manifest::parse(&bytes, OCI_INDEX) {
         Ok(Document::Index(doc)) => match <[Desc; 1]>::try_from(doc.manifests) {
             Ok([only]) if only.digest == *digest => Ok(only),
@@ -408,47 +403,28 @@ impl Source for HangarZip {
     }
 }
 
-/// The zip's entries as a blob store: `share/<alg>/<hex>` are the blobs.
-struct ZipStore {
-    zip: zip::ZipIndex,
-    blobs: Vec<BlobEntry>,
-    damage: Vec<(String, SourceError)>,
+/// hangar's blobs: `share/<algorithm>/<hex>`.
+fn hangar_blob(name: &str) -> Option<Result<Digest, String>> {
+    let rest = name.strip_prefix("share/")?;
+    let digest = rest.split_once('/').and_then(|(alg, hex)| Digest::parse(&format!("{alg}:{hex}")).ok());
+    Some(digest.ok_or_else(|| "not a blob name (share/<algorithm>/<hex>)".to_string()))
 }
 
-impl ZipStore {
-    fn new(zip: zip::ZipIndex) -> ZipStore {
-        let mut damage = zip.damage.clone();
-        let mut blobs = Vec::new();
-        for member in zip.members() {
-            let Some(rest) = member.name.strip_prefix("share/") else { continue };
-            let digest = rest.split_once('/').and_then(|(alg, hex)| Digest::parse(&format!("{alg}:{hex}")).ok());
-            match digest {
-                Some(digest) => blobs.push(BlobEntry { digest, size: member.size, name: member.name.clone() }),
-                None => damage.push((
-                    member.name.clone(),
-                    SourceError::Malformed(format!("{}: not a blob name (share/<algorithm>/<hex>)", member.name)),
-                )),
-            }
-        }
-        ZipStore { zip, blobs, damage }
-    }
-}
-
-impl BlobStore for ZipStore {
+/// The zip's entries as files (entries the zip reader refused are damage, and never open).
+impl Files for zip::ZipIndex {
     fn location(&self) -> String {
-        self.zip.path().display().to_string()
+        self.path().display().to_string()
     }
 
-    fn read_file(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
-        self.zip.read_small(name, limit)
+    fn files(&self) -> Vec<(String, u64)> {
+        self.members().iter().map(|m| (m.name.clone(), m.size)).collect()
     }
 
-    fn blobs(&self) -> &[BlobEntry] {
-        &self.blobs
-    }
-
-    fn open(&self, blob: &BlobEntry) -> Result<Box<dyn Read + Send + '_>, SourceError> {
-        self.zip.open_member(&blob.name)
+    fn open(&self, name: &str) -> Result<Option<Box<dyn Read + Send + '_>>, SourceError> {
+        if !self.has_name(name) {
+            return Ok(None);
+        }
+        self.open_member(name).map(|r| Some(r as Box<dyn Read + Send>))
     }
 
     fn damage(&self) -> Vec<(String, SourceError)> {
@@ -456,17 +432,31 @@ impl BlobStore for ZipStore {
     }
 
     fn paths(&self) -> Vec<PathBuf> {
-        vec![self.zip.path().to_path_buf()]
+        vec![self.path().to_path_buf()]
     }
 
     fn file_sha256(&self) -> Option<(String, String)> {
-        self.zip.sha256().map(|hex| (self.location(), hex))
+        self.sha256().map(|hex| (Files::location(self), hex))
+    }
+
+    /// Checked against the entry's size and CRC-32 too.
+    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        zip::ZipIndex::read_small(self, name, limit)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hangar_blobs_live_under_share() {
+        let hex = "c".repeat(64);
+        assert_eq!(hangar_blob(&format!("share/sha256/{hex}")).unwrap().unwrap().hex(), hex);
+        assert!(hangar_blob("share/sha256/short").unwrap().unwrap_err().contains("share/<algorithm>/<hex>"));
+        assert!(hangar_blob("share/loose").unwrap().is_err());
+        assert!(hangar_blob(&format!("{hex}/index.json")).is_none());
+    }
 
     #[test]
     fn version_gate_is_hangars() {

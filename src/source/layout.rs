@@ -1,7 +1,7 @@
 //! OCI image layouts (`oci-layout` + `index.json` + `blobs/`), over any blob store: a directory here,
 //! an archive's entries elsewhere. Names entries the way skopeo, hauler and `cosign save` write them.
 
-use super::store::{BlobStore, Blobs};
+use super::store::{Blobs, Files, layout_blob};
 use super::{Attached, Entry, Found, Info, Scan, Source, SourceError, attach};
 use crate::digest::Digest;
 use crate::oci::manifest::{self, Document};
@@ -27,21 +27,23 @@ enum Class {
     Other,
 }
 
-pub struct Layout<S> {
-    blobs: Blobs<S>,
+pub struct Layout<F> {
+    blobs: Blobs<F>,
     entries: Vec<Entry>,
     signatures: Vec<(Option<DockerRef>, Option<String>, Desc)>,
     damage: Vec<(String, SourceError)>,
     subjects: OnceLock<HashMap<Digest, Vec<Desc>>>,
 }
 
-impl<S: BlobStore> Layout<S> {
-    /// Opens a layout. `Err` only when the store is not a layout at all; damage inside is recorded and
+impl<F: Files> Layout<F> {
+    /// Opens a layout. `Err` only when the files are not a layout at all; damage inside is recorded and
     /// reported with the results.
-    pub fn open(store: S) -> Result<Layout<S>, SourceError> {
-        let location = store.location();
-        let mut damage = store.damage();
-        match store.read_file("oci-layout", METADATA_LIMIT) {
+    pub fn open(files: F) -> Result<Layout<F>, SourceError> {
+        let location = files.location();
+        let blobs = Blobs::new(files, layout_blob, Vec::new());
+        let mut damage = blobs.damage();
+        let store = &blobs.files;
+        match store.read_small("oci-layout", METADATA_LIMIT) {
             Ok(Some(bytes)) => {
                 #[derive(serde::Deserialize)]
                 struct OciLayout {
@@ -58,11 +60,10 @@ impl<S: BlobStore> Layout<S> {
             Ok(None) => return Err(SourceError::Missing(format!("{location}/oci-layout"))),
             Err(e) => damage.push(("oci-layout".into(), e)),
         }
-        let index_bytes = match store.read_file("index.json", TOC_LIMIT)? {
+        let index_bytes = match store.read_small("index.json", TOC_LIMIT)? {
             Some(b) => b,
             None => return Err(SourceError::Missing(format!("{location}/index.json"))),
         };
-        let blobs = Blobs::new(store);
         let mut layout =
             Layout { blobs, entries: Vec::new(), signatures: Vec::new(), damage, subjects: OnceLock::new() };
         match manifest::parse_toc(&index_bytes) {
@@ -109,7 +110,7 @@ impl<S: BlobStore> Layout<S> {
 
     /// A haul's `manifest.json` (what `docker load` reads) must name only the layout's images.
     fn check_docker_manifest(&mut self) {
-        let bytes = match self.blobs.store.read_file("manifest.json", TOC_LIMIT) {
+        let bytes = match self.blobs.files.read_small("manifest.json", TOC_LIMIT) {
             Ok(Some(b)) if b.trim_ascii_start().starts_with(b"[") => b,
             Ok(_) => return,
             Err(e) => {
@@ -133,7 +134,7 @@ impl<S: BlobStore> Layout<S> {
     fn subjects(&self) -> &HashMap<Digest, Vec<Desc>> {
         self.subjects.get_or_init(|| {
             let mut map: HashMap<Digest, Vec<Desc>> = HashMap::new();
-            for blob in self.blobs.store.blobs() {
+            for blob in self.blobs.all() {
                 if blob.size > METADATA_LIMIT {
                     continue;
                 }
@@ -240,7 +241,7 @@ fn same_repo(a: &DockerRef, b: &DockerRef) -> bool {
     a.name() == b.name() || a.path() == b.path()
 }
 
-impl<S: BlobStore> Layout<S> {
+impl<F: Files> Layout<F> {
     /// The `.sig` manifests stored for `digest`: by tag in `repo` (or any repository when either side
     /// has none), and those whose name alone says which digest they sign.
     fn signature_manifests(&self, repo: Option<&DockerRef>, digest: &Digest) -> Vec<Desc> {
@@ -258,7 +259,7 @@ impl<S: BlobStore> Layout<S> {
     }
 }
 
-impl<S: BlobStore> Source for Layout<S> {
+impl<F: Files> Source for Layout<F> {
     fn info(&self) -> Info {
         self.blobs.info()
     }

@@ -1,7 +1,7 @@
 //! skopeo / containers-image `dir:` directories: `manifest.json`, blobs named by hex digest,
 //! per-instance `<hex>.manifest.json`, and signatures in `signature-N` / `<hex>.signature-N` files.
 
-use super::store::{BlobEntry, BlobStore, Blobs, DirStore};
+use super::store::{BlobEntry, Blobs, Dir, Files};
 use super::{Attached, Candidate, Entry, Found, Info, Scan, Source, SourceError};
 use crate::digest::Digest;
 use crate::oci::manifest;
@@ -15,7 +15,7 @@ const MAX_SIGNATURE_FILES: usize = 1000;
 const SIGSTORE_PREFIX: &[u8] = b"\x00sigstore-json\n";
 
 pub struct SkopeoDir {
-    blobs: Blobs<DirStore>,
+    blobs: Blobs<Dir>,
     top: Result<Desc, SourceError>,
     damage: Vec<(String, SourceError)>,
 }
@@ -27,62 +27,25 @@ pub fn looks_like(dir: &Path) -> bool {
 
 impl SkopeoDir {
     pub fn open(root: &Path) -> SkopeoDir {
-        let mut blobs = Vec::new();
-        let mut damage = Vec::new();
-        let mut top = Err(SourceError::Missing("manifest.json".to_string()));
-        let listing = match std::fs::read_dir(root) {
-            Ok(l) => l,
-            Err(e) => {
-                let err = SourceError::Io(format!("{}: {e}", root.display()));
-                return SkopeoDir { blobs: Blobs::new(DirStore::new(root, vec![], vec![])), top: Err(err), damage };
-            }
-        };
-        let mut names: Vec<String> =
-            listing.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-        names.sort();
-        let probe = DirStore::new(root, vec![], vec![]);
-        for name in names {
-            let blob_digest = blob_name_digest(&name);
-            let instance = name.strip_suffix(".manifest.json").and_then(blob_name_digest);
-            if name != "manifest.json" && blob_digest.is_none() && instance.is_none() {
-                continue;
-            }
-            let meta = match std::fs::symlink_metadata(root.join(&name)) {
-                Ok(m) => m,
-                Err(e) => {
-                    damage.push((name.clone(), SourceError::Io(format!("{name}: {e}"))));
-                    continue;
-                }
-            };
-            if !meta.file_type().is_file() {
-                damage.push((
-                    name.clone(),
-                    SourceError::Malformed(format!("{name}: not a regular file (links are refused)")),
-                ));
-                if name == "manifest.json" {
-                    top = Err(SourceError::Malformed(format!("{name}: not a regular file (links are refused)")));
-                }
-                continue;
-            }
-            if name == "manifest.json" {
-                top = match probe.read_file(&name, METADATA_LIMIT) {
-                    Ok(Some(bytes)) => {
-                        let digest = Digest::sha256_of(&bytes);
-                        blobs.push(BlobEntry { digest: digest.clone(), size: bytes.len() as u64, name: name.clone() });
-                        match manifest::sniff_media_type(&bytes) {
-                            Some(t) => Ok(Desc::new(&t, digest, bytes.len() as u64)),
-                            None => Err(SourceError::Malformed("manifest.json: not an image manifest or index".into())),
-                        }
-                    }
-                    Ok(None) => Err(SourceError::Missing(name.clone())),
-                    Err(e) => Err(e),
+        let files = Dir::new(root);
+        // manifest.json is the image's top manifest, named by no digest: its own digest is its bytes'
+        let (top, extra) = match files.read_small("manifest.json", METADATA_LIMIT) {
+            Ok(Some(bytes)) => {
+                let digest = Digest::sha256_of(&bytes);
+                let entry =
+                    BlobEntry { digest: digest.clone(), size: bytes.len() as u64, name: "manifest.json".into() };
+                let top = match manifest::sniff_media_type(&bytes) {
+                    Some(t) => Ok(Desc::new(&t, digest, bytes.len() as u64)),
+                    None => Err(SourceError::Malformed("manifest.json: not an image manifest or index".into())),
                 };
-                continue;
+                (top, vec![entry])
             }
-            let digest = blob_digest.or(instance).expect("filtered above");
-            blobs.push(BlobEntry { digest, size: meta.len(), name });
-        }
-        SkopeoDir { blobs: Blobs::new(DirStore::new(root, blobs, vec![])), top, damage }
+            Ok(None) => (Err(SourceError::Missing("manifest.json".to_string())), Vec::new()),
+            Err(e) => (Err(e), Vec::new()),
+        };
+        let blobs = Blobs::new(files, dir_blob, extra);
+        let damage = blobs.damage();
+        SkopeoDir { blobs, top, damage }
     }
 
     fn signature_files(&self, digest: &Digest) -> Result<Found, SourceError> {
@@ -93,7 +56,7 @@ impl SkopeoDir {
         let mut found = Found::default();
         for n in 1..=MAX_SIGNATURE_FILES + 1 {
             let name = format!("{prefix}signature-{n}");
-            let Some(bytes) = self.blobs.store.read_file(&name, METADATA_LIMIT)? else { break };
+            let Some(bytes) = self.blobs.files.read_small(&name, METADATA_LIMIT)? else { break };
             if n > MAX_SIGNATURE_FILES {
                 return Err(SourceError::Malformed(format!("more than {MAX_SIGNATURE_FILES} signature files")));
             }
@@ -111,6 +74,14 @@ impl SkopeoDir {
         }
         Ok(found)
     }
+}
+
+/// A `dir:` blob: `<hex>` (or `<alg>-<hex>`) at the top, and `<hex>.manifest.json` per instance.
+fn dir_blob(name: &str) -> Option<Result<Digest, String>> {
+    if name.contains('/') {
+        return None;
+    }
+    name.strip_suffix(".manifest.json").and_then(blob_name_digest).or_else(|| blob_name_digest(name)).map(Ok)
 }
 
 /// `<64 hex>` names a sha256 blob; `<alg>-<hex>` other algorithms.
@@ -155,7 +126,7 @@ impl Source for SkopeoDir {
     }
 
     fn entries(&self) -> Vec<Entry> {
-        vec![Entry::new(self.blobs.store.location(), self.top.clone())]
+        vec![Entry::new(self.blobs.files.location(), self.top.clone())]
     }
 
     fn read(&self, _repo: Option<&DockerRef>, desc: &Desc) -> Result<Vec<u8>, SourceError> {
@@ -189,6 +160,11 @@ mod tests {
         assert!(blob_name_digest(&format!("sha512-{}", "b".repeat(128))).is_some());
         assert!(blob_name_digest("manifest.json").is_none());
         assert!(blob_name_digest("signature-1").is_none());
+        // the rule: blobs and per-instance manifests at the top, nothing else
+        assert_eq!(dir_blob(&hex).unwrap().unwrap().hex(), hex);
+        assert_eq!(dir_blob(&format!("{hex}.manifest.json")).unwrap().unwrap().hex(), hex);
+        assert!(dir_blob(&format!("sub/{hex}")).is_none());
+        assert!(dir_blob("manifest.json").is_none() && dir_blob("version").is_none());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Blob stores: where a layout's bytes physically are (a directory today, an archive's entries later),
-//! plus the one hashing pass that checks every blob once, in parallel, largest first.
+//! Where a source's bytes physically are — a directory, one pass over a tar, a zip — behind one trait,
+//! [`Files`], and the blobs derived from those files by a naming rule ([`Blobs`], in the shape of
+//! go-containerregistry's `partial`): each blob hashed at most once, all of them in one parallel pass,
+//! largest first.
 
 use super::SourceError;
 use crate::digest::{Algorithm, Digest, Hasher, Mismatch, VerifyingReader, read_verified};
@@ -11,129 +13,108 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// One blob a store holds.
+/// The read-only regular files of one source, named by their path relative to its root.
+pub trait Files: Send + Sync {
+    fn location(&self) -> String;
+    /// Every regular file: relative path and size.
+    fn files(&self) -> Vec<(String, u64)>;
+    /// Opens one file; `None` when absent. Links and special files are refused.
+    fn open(&self, name: &str) -> Result<Option<Box<dyn Read + Send + '_>>, SourceError>;
+    /// Entries that could not be taken as files (links, devices, bad names, a broken stream).
+    fn damage(&self) -> Vec<(String, SourceError)>;
+    /// The files and folders on disk that the source reads.
+    fn paths(&self) -> Vec<PathBuf>;
+    /// The digest a one-pass reader computed for `name` as it streamed by (compressed archives, which
+    /// cannot be read again); `None` when the file is hashed on demand.
+    fn prehashed(&self, _name: &str) -> Option<&Digest> {
+        None
+    }
+    /// (path, SHA-256) of the archive file behind the files, when it is one.
+    fn file_sha256(&self) -> Option<(String, String)> {
+        None
+    }
+
+    /// A small file's bytes, refusing more than `limit`; `None` when absent.
+    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        let Some(file) = self.open(name)? else { return Ok(None) };
+        let mut out = Vec::new();
+        file.take(limit + 1).read_to_end(&mut out).map_err(|e| SourceError::Io(format!("{name}: {e}")))?;
+        if out.len() as u64 > limit {
+            return Err(SourceError::Malformed(format!("{name}: larger than the {limit}-byte limit")));
+        }
+        Ok(Some(out))
+    }
+
+    /// SHA-256 of a file (from the one pass when it was computed there).
+    fn sha256(&self, name: &str) -> Result<Digest, SourceError> {
+        if let Some(d) = self.prehashed(name).filter(|d| d.algorithm() == Algorithm::Sha256) {
+            return Ok(d.clone());
+        }
+        let file = self.open(name)?.ok_or_else(|| SourceError::Missing(name.to_string()))?;
+        Hasher::of_reader(Algorithm::Sha256, file).map_err(|e| SourceError::Io(format!("{name}: {e}")))
+    }
+}
+
+/// How a format names its blobs: the digest a file name stands for, `Some(Err(why))` for a name in the
+/// blob area that is not a blob name, `None` for a file that is no blob.
+pub type BlobName = fn(&str) -> Option<Result<Digest, String>>;
+
+/// OCI layouts (and hauler stores, archives of them): `blobs/<algorithm>/<hex>`.
+pub fn layout_blob(name: &str) -> Option<Result<Digest, String>> {
+    let rest = name.strip_prefix("blobs/")?;
+    Some(match rest.split_once('/') {
+        Some((alg, hex)) => Digest::parse(&format!("{alg}:{hex}")).map_err(|e| format!("not a blob name: {e}")),
+        None => Err("unexpected entry in blobs/".into()),
+    })
+}
+
+/// One blob a source holds.
 #[derive(Clone, Debug)]
 pub struct BlobEntry {
     pub digest: Digest,
     pub size: u64,
-    /// The entry's name inside the source, for messages (`blobs/sha256/ab…`).
+    /// The file behind it, for messages (`blobs/sha256/ab…`).
     pub name: String,
 }
 
-/// Random-access, read-only bytes of one layout-like source.
-pub trait BlobStore: Send + Sync {
-    fn location(&self) -> String;
-    /// A named file outside `blobs/` (`index.json`, `oci-layout`); `None` when absent.
-    fn read_file(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError>;
-    /// Every blob the store holds.
-    fn blobs(&self) -> &[BlobEntry];
-    /// Opens one blob for reading.
-    fn open(&self, blob: &BlobEntry) -> Result<Box<dyn Read + Send + '_>, SourceError>;
-    /// Entries that could not be taken as blobs (links, bad names, devices).
-    fn damage(&self) -> Vec<(String, SourceError)>;
-    /// The files and folders the store reads.
-    fn paths(&self) -> Vec<PathBuf>;
-    /// The result of a hashing pass the store already made (a compressed stream is hashed as it is
-    /// read); `None` when the blob must be opened and hashed.
-    fn prehashed(&self, _blob: &BlobEntry) -> Option<Result<(), SourceError>> {
-        None
-    }
-    /// (path, SHA-256) of the file behind the store, when it is one file (an archive).
-    fn file_sha256(&self) -> Option<(String, String)> {
-        None
-    }
-}
-
-/// The files of a source that is not an OCI layout (docker-archive, hangar zip) by relative path.
-pub trait FileTree: Send + Sync {
-    fn location(&self) -> String;
-    /// Every regular file: relative path and size.
-    fn files(&self) -> Vec<(String, u64)>;
-    /// A small file's bytes, refusing more than `limit`; `None` when absent.
-    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError>;
-    /// sha256 of a file (precomputed for streamed archives, computed now for random-access ones).
-    fn sha256(&self, name: &str) -> Result<Digest, SourceError>;
-    /// Entries that are not regular files, or otherwise unusable.
-    fn damage(&self) -> Vec<(String, SourceError)>;
-    /// The files and folders the tree reads.
-    fn paths(&self) -> Vec<PathBuf>;
-    /// (path, SHA-256) of the archive file behind the tree, when it is one.
-    fn file_sha256(&self) -> Option<(String, String)> {
-        None
-    }
-}
-
-/// A directory on disk: files named relative to `root`, blobs found by the caller.
-pub struct DirStore {
+/// A directory on disk. Links and special files anywhere in it are damage, never followed.
+pub struct Dir {
     root: PathBuf,
-    blobs: Vec<BlobEntry>,
-    by_digest: HashMap<Digest, usize>,
+    files: Vec<(String, u64)>,
     damage: Vec<(String, SourceError)>,
 }
 
-impl DirStore {
-    /// A store over `root` whose blobs live in `blobs/<alg>/<hex>` (OCI layout).
-    pub fn layout(root: &Path) -> DirStore {
-        let mut blobs = Vec::new();
-        let mut damage = Vec::new();
-        let blob_root = root.join("blobs");
-        for item in walkdir::WalkDir::new(&blob_root).min_depth(1).follow_links(false).sort_by_file_name() {
+impl Dir {
+    pub fn new(root: &Path) -> Dir {
+        let (mut files, mut damage) = (Vec::new(), Vec::new());
+        for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false).sort_by_file_name() {
             let item = match item {
                 Ok(i) => i,
                 Err(e) => {
-                    damage.push(("blobs/".to_string(), SourceError::Io(format!("reading blobs/: {e}"))));
+                    damage.push((root.display().to_string(), SourceError::Io(e.to_string())));
                     continue;
                 }
             };
             let rel = item.path().strip_prefix(root).unwrap_or(item.path()).to_string_lossy().into_owned();
             let ft = item.file_type();
-            if item.depth() == 1 && ft.is_dir() {
+            if ft.is_dir() {
                 continue;
             }
-            if item.depth() > 2 || (item.depth() == 1) {
-                damage.push((rel.clone(), SourceError::Malformed(format!("{rel}: unexpected entry in blobs/"))));
+            if !ft.is_file() {
+                let e = SourceError::Malformed(format!("{rel}: not a regular file (links are refused)"));
+                damage.push((rel, e));
                 continue;
             }
-            if ft.is_symlink() || !ft.is_file() {
-                damage.push((
-                    rel.clone(),
-                    SourceError::Malformed(format!("{rel}: not a regular file (links are refused)")),
-                ));
-                continue;
+            match item.metadata() {
+                Ok(m) => files.push((rel, m.len())),
+                Err(e) => damage.push((rel.clone(), SourceError::Io(format!("{rel}: {e}")))),
             }
-            let alg = item.path().parent().and_then(Path::file_name).map(|s| s.to_string_lossy().into_owned());
-            let hex = item.file_name().to_string_lossy().into_owned();
-            let digest = match Digest::parse(&format!("{}:{}", alg.unwrap_or_default(), hex)) {
-                Ok(d) => d,
-                Err(e) => {
-                    damage.push((rel.clone(), SourceError::Malformed(format!("{rel}: not a blob name: {e}"))));
-                    continue;
-                }
-            };
-            let size = match item.metadata() {
-                Ok(m) => m.len(),
-                Err(e) => {
-                    damage.push((rel.clone(), SourceError::Io(format!("{rel}: {e}"))));
-                    continue;
-                }
-            };
-            blobs.push(BlobEntry { digest, size, name: rel });
         }
-        DirStore::new(root, blobs, damage)
-    }
-
-    /// A store over `root` with the given blobs (used by skopeo `dir:`, where blobs are named by hex).
-    pub fn new(root: &Path, blobs: Vec<BlobEntry>, damage: Vec<(String, SourceError)>) -> DirStore {
-        let by_digest = blobs.iter().enumerate().map(|(i, b)| (b.digest.clone(), i)).collect();
-        DirStore { root: root.to_path_buf(), blobs, by_digest, damage }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
+        Dir { root: root.to_path_buf(), files, damage }
     }
 
     /// Opens a regular file under the root, refusing links and anything that is not a plain file.
-    pub fn open_regular(&self, name: &str) -> Result<Option<File>, SourceError> {
+    fn open_regular(&self, name: &str) -> Result<Option<File>, SourceError> {
         let path = self.root.join(name);
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
@@ -145,36 +126,19 @@ impl DirStore {
         }
         File::open(&path).map(Some).map_err(|e| SourceError::Io(format!("{name}: {e}")))
     }
-
-    pub fn find(&self, digest: &Digest) -> Option<&BlobEntry> {
-        self.by_digest.get(digest).map(|&i| &self.blobs[i])
-    }
 }
 
-impl BlobStore for DirStore {
+impl Files for Dir {
     fn location(&self) -> String {
         self.root.display().to_string()
     }
 
-    fn read_file(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
-        let Some(file) = self.open_regular(name)? else { return Ok(None) };
-        let mut out = Vec::new();
-        file.take(limit + 1).read_to_end(&mut out).map_err(|e| SourceError::Io(format!("{name}: {e}")))?;
-        if out.len() as u64 > limit {
-            return Err(SourceError::Malformed(format!("{name}: larger than the {limit}-byte limit")));
-        }
-        Ok(Some(out))
+    fn files(&self) -> Vec<(String, u64)> {
+        self.files.clone()
     }
 
-    fn blobs(&self) -> &[BlobEntry] {
-        &self.blobs
-    }
-
-    fn open(&self, blob: &BlobEntry) -> Result<Box<dyn Read + Send + '_>, SourceError> {
-        match self.open_regular(&blob.name)? {
-            Some(f) => Ok(Box::new(f)),
-            None => Err(SourceError::Missing(blob.name.clone())),
-        }
+    fn open(&self, name: &str) -> Result<Option<Box<dyn Read + Send + '_>>, SourceError> {
+        Ok(self.open_regular(name)?.map(|f| Box::new(f) as Box<dyn Read + Send>))
     }
 
     fn damage(&self) -> Vec<(String, SourceError)> {
@@ -186,21 +150,49 @@ impl BlobStore for DirStore {
     }
 }
 
-/// The blobs of one store, each hashed at most once; shared by every image that names them.
-pub struct Blobs<S> {
-    pub store: S,
+/// The blobs among a source's files, each hashed at most once; shared by every image that names them.
+pub struct Blobs<F> {
+    pub files: F,
+    blobs: Vec<BlobEntry>,
     by_digest: HashMap<Digest, usize>,
+    /// Files in the blob area whose names are no blob names.
+    misnamed: Vec<(String, SourceError)>,
     hashed: Mutex<HashMap<Digest, Result<(), SourceError>>>,
 }
 
-impl<S: BlobStore> Blobs<S> {
-    pub fn new(store: S) -> Blobs<S> {
-        let by_digest = store.blobs().iter().enumerate().map(|(i, b)| (b.digest.clone(), i)).collect();
-        Blobs { store, by_digest, hashed: Mutex::new(HashMap::new()) }
+impl<F: Files> Blobs<F> {
+    /// The blobs `rule` finds among the files, plus `extra` ones a format knows another way (a `dir:`
+    /// image's `manifest.json`, named by no digest).
+    pub fn new(files: F, rule: BlobName, extra: Vec<BlobEntry>) -> Blobs<F> {
+        let (mut blobs, mut misnamed) = (extra, Vec::new());
+        for (name, size) in files.files() {
+            match rule(&name) {
+                Some(Ok(digest)) => blobs.push(BlobEntry { digest, size, name }),
+                Some(Err(why)) => misnamed.push((name.clone(), SourceError::Malformed(format!("{name}: {why}")))),
+                None => {}
+            }
+        }
+        let by_digest = blobs.iter().enumerate().map(|(i, b)| (b.digest.clone(), i)).collect();
+        Blobs { files, blobs, by_digest, misnamed, hashed: Mutex::new(HashMap::new()) }
+    }
+
+    /// The damage of the files and of the names in the blob area.
+    pub fn damage(&self) -> Vec<(String, SourceError)> {
+        let mut damage = self.files.damage();
+        damage.extend(self.misnamed.iter().cloned());
+        damage
+    }
+
+    pub fn all(&self) -> &[BlobEntry] {
+        &self.blobs
     }
 
     pub fn entry(&self, digest: &Digest) -> Option<&BlobEntry> {
-        self.by_digest.get(digest).map(|&i| &self.store.blobs()[i])
+        self.by_digest.get(digest).map(|&i| &self.blobs[i])
+    }
+
+    fn open(&self, entry: &BlobEntry) -> Result<Box<dyn Read + Send + '_>, SourceError> {
+        self.files.open(&entry.name)?.ok_or_else(|| SourceError::Missing(entry.name.clone()))
     }
 
     /// The exact bytes of a small blob, checked against the descriptor's digest and size.
@@ -212,7 +204,7 @@ impl<S: BlobStore> Blobs<S> {
                 entry.name
             )));
         }
-        let reader = self.store.open(entry)?;
+        let reader = self.open(entry)?;
         read_verified(reader, digest, size, METADATA_LIMIT).map_err(|e| SourceError::from_read(&entry.name, e))
     }
 
@@ -229,13 +221,17 @@ impl<S: BlobStore> Blobs<S> {
     }
 
     fn hash_one(&self, entry: &BlobEntry) -> Result<(), SourceError> {
-        if let Some(r) = self.store.prehashed(entry) {
-            return r;
+        if let Some(actual) = self.files.prehashed(&entry.name) {
+            if actual == &entry.digest {
+                return Ok(());
+            }
+            let m = Mismatch::Digest { expected: entry.digest.clone(), actual: actual.clone() };
+            return Err(SourceError::Corrupt(entry.name.clone(), m));
         }
         if let Some(r) = self.lock().get(&entry.digest) {
             return r.clone();
         }
-        let result = self.store.open(entry).and_then(|r| {
+        let result = self.open(entry).and_then(|r| {
             VerifyingReader::new(r, &entry.digest, entry.size)
                 .finish()
                 .map_err(|e| SourceError::from_read(&entry.name, e))
@@ -250,9 +246,9 @@ impl<S: BlobStore> Blobs<S> {
 
     /// Hashes every blob once, in parallel, largest first.
     fn hash_all(&self) -> Vec<super::Damage> {
-        let mut order: Vec<&BlobEntry> = self.store.blobs().iter().collect();
+        let mut order: Vec<&BlobEntry> = self.blobs.iter().collect();
         order.sort_by_key(|b| std::cmp::Reverse(b.size));
-        let origin = self.store.location();
+        let origin = self.files.location();
         let mut problems: Vec<super::Damage> = order
             .par_iter()
             .with_max_len(1)
@@ -269,89 +265,55 @@ impl<S: BlobStore> Blobs<S> {
         problems
     }
 
-    /// The source's one pass over these blobs: the store's own damage and that of the source above it
-    /// (`opened`), then (when `hash`) every blob hashed.
+    /// The source's one pass over these blobs: the damage found opening the source (`opened`), then
+    /// (when `hash`) every blob hashed.
     pub fn scan(&self, opened: &[(String, SourceError)], hash: bool) -> super::Scan {
-        let mut scan = super::Scan::opened(&self.store.location(), opened);
+        let mut scan = super::Scan::opened(&self.files.location(), opened);
         if hash {
             scan.damage.extend(self.hash_all());
-            let blobs = self.store.blobs();
-            (scan.blobs, scan.bytes) = (blobs.len() as u64, blobs.iter().map(|b| b.size).sum());
+            (scan.blobs, scan.bytes) = (self.blobs.len() as u64, self.blobs.iter().map(|b| b.size).sum());
         }
         scan
     }
 
     /// The `Info` of a source whose content is these blobs.
     pub fn info(&self) -> super::Info {
-        let mut info = super::Info::at(self.store.location(), self.store.paths());
-        info.files = self.store.file_sha256().into_iter().collect();
+        let mut info = super::Info::at(self.files.location(), self.files.paths());
+        info.files = self.files.file_sha256().into_iter().collect();
         info
     }
 }
 
-/// A plain directory as a [`FileTree`] (an unpacked docker-archive); links and special files are damage.
-pub struct DirTree {
-    root: PathBuf,
-    files: Vec<(String, u64)>,
-    damage: Vec<(String, SourceError)>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl DirTree {
-    pub fn new(root: &Path) -> DirTree {
-        let (mut files, mut damage) = (Vec::new(), Vec::new());
-        for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false).sort_by_file_name() {
-            let item = match item {
-                Ok(i) => i,
-                Err(e) => {
-                    damage.push((root.display().to_string(), SourceError::Io(e.to_string())));
-                    continue;
-                }
-            };
-            let rel = item.path().strip_prefix(root).unwrap_or(item.path()).to_string_lossy().into_owned();
-            let ft = item.file_type();
-            if ft.is_dir() {
-                continue;
-            }
-            if !ft.is_file() {
-                damage.push((
-                    rel.clone(),
-                    SourceError::Malformed(format!("{rel}: not a regular file (links are refused)")),
-                ));
-                continue;
-            }
-            match item.metadata() {
-                Ok(m) => files.push((rel, m.len())),
-                Err(e) => damage.push((rel.clone(), SourceError::Io(format!("{rel}: {e}")))),
-            }
-        }
-        DirTree { root: root.to_path_buf(), files, damage }
-    }
-}
-
-impl FileTree for DirTree {
-    fn location(&self) -> String {
-        self.root.display().to_string()
+    #[test]
+    fn layout_blobs_are_named_by_algorithm_and_hex() {
+        let hex = "a".repeat(64);
+        let d = layout_blob(&format!("blobs/sha256/{hex}")).unwrap().unwrap();
+        assert_eq!(d.to_string(), format!("sha256:{hex}"));
+        assert!(layout_blob("index.json").is_none(), "outside blobs/: no blob");
+        assert!(layout_blob("blobs/stray").unwrap().unwrap_err().contains("unexpected entry in blobs/"));
+        assert!(layout_blob("blobs/sha256/xyz").unwrap().unwrap_err().contains("not a blob name"));
+        assert!(layout_blob(&format!("blobs/sha256/{hex}/deeper")).unwrap().is_err());
     }
 
-    fn files(&self) -> Vec<(String, u64)> {
-        self.files.clone()
-    }
-
-    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
-        DirStore::new(&self.root, vec![], vec![]).read_file(name, limit)
-    }
-
-    fn sha256(&self, name: &str) -> Result<Digest, SourceError> {
-        let store = DirStore::new(&self.root, vec![], vec![]);
-        let file = store.open_regular(name)?.ok_or_else(|| SourceError::Missing(name.to_string()))?;
-        Hasher::of_reader(Algorithm::Sha256, file).map_err(|e| SourceError::Io(format!("{name}: {e}")))
-    }
-
-    fn damage(&self) -> Vec<(String, SourceError)> {
-        self.damage.clone()
-    }
-
-    fn paths(&self) -> Vec<PathBuf> {
-        vec![self.root.clone()]
+    #[test]
+    fn blobs_come_from_the_rule_and_misnamed_files_are_damage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hex = crate::digest::Digest::sha256_of(b"x").hex().to_string();
+        std::fs::create_dir_all(tmp.path().join("blobs/sha256")).unwrap();
+        std::fs::write(tmp.path().join("blobs/sha256").join(&hex), b"x").unwrap();
+        std::fs::write(tmp.path().join("blobs/sha256/nothex"), b"y").unwrap();
+        std::fs::write(tmp.path().join("index.json"), b"{}").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", tmp.path().join("elsewhere")).unwrap();
+        let blobs = Blobs::new(Dir::new(tmp.path()), layout_blob, Vec::new());
+        assert_eq!(blobs.all().len(), 1);
+        let damage: Vec<String> = blobs.damage().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(damage, ["elsewhere", "blobs/sha256/nothex"], "the link and the misnamed file");
+        let d = blobs.all()[0].digest.clone();
+        assert!(blobs.check(&d, 1, true).is_ok());
+        assert!(matches!(blobs.check(&d, 2, false), Err(SourceError::Corrupt(..))));
     }
 }

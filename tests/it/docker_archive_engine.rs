@@ -10,7 +10,7 @@ use airlock::signature::check::Trust;
 use airlock::signature::identity::IdentityPolicy;
 use airlock::signature::keys::TrustedKey;
 use airlock::source::docker_archive::{DockerArchive, NO_SIGNATURES, RECONSTRUCTED};
-use airlock::source::store::{DirTree, FileTree};
+use airlock::source::store::{Dir, Files};
 use airlock::source::{Source, SourceError};
 use airlock::verify::result::ImageResult;
 use airlock::verify::{self, BlobMode, Options, Run, Scope, Verification};
@@ -50,8 +50,8 @@ fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-fn open(dir: &Path) -> DockerArchive<DirTree> {
-    DockerArchive::open(DirTree::new(dir)).unwrap().expect("a docker-archive")
+fn open(dir: &Path) -> DockerArchive<Dir> {
+    DockerArchive::open(Dir::new(dir)).unwrap().expect("a docker-archive")
 }
 
 fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
@@ -200,21 +200,21 @@ fn hostile_names_and_bad_json_are_errors_not_panics() {
     assert!(run3.results.iter().all(|r| !r.passed()));
 
     std::fs::write(dir.join("manifest.json"), b"[{\"Config\": ").unwrap();
-    let err = DockerArchive::open(DirTree::new(&dir)).err().expect("an error");
+    let err = DockerArchive::open(Dir::new(&dir)).err().expect("an error");
     assert!(err.to_string().contains("manifest.json"), "{err}");
 }
 
 #[test]
 fn other_formats_are_not_docker_archives() {
     for dir in ["testdata/layouts/signed-p256", "testdata/dirs/single-signed"] {
-        assert!(DockerArchive::open(DirTree::new(&root().join(dir))).unwrap().is_none(), "{dir}");
+        assert!(DockerArchive::open(Dir::new(&root().join(dir))).unwrap().is_none(), "{dir}");
     }
     let (_t, dir) = fixture("single-dir");
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    assert!(DockerArchive::open(DirTree::new(&dir)).unwrap().is_none());
+    assert!(DockerArchive::open(Dir::new(&dir)).unwrap().is_none());
     std::fs::remove_file(dir.join("oci-layout")).unwrap();
     std::fs::write(dir.join("manifest.json"), b"[]").unwrap();
-    assert!(DockerArchive::open(DirTree::new(&dir)).unwrap().is_none());
+    assert!(DockerArchive::open(Dir::new(&dir)).unwrap().is_none());
 }
 
 #[test]
@@ -282,18 +282,18 @@ fn unreferenced_damage_fails_the_run() {
     assert!(stray.message.contains("no image names this layer"), "{stray:?}");
 }
 
-/// A [`DirTree`] that counts how often each file is hashed.
-struct Counting(DirTree, Arc<Mutex<HashMap<String, usize>>>);
+/// A [`Dir`] that counts how often each file is hashed.
+struct Counting(Dir, Arc<Mutex<HashMap<String, usize>>>);
 
-impl FileTree for Counting {
+impl Files for Counting {
     fn location(&self) -> String {
         self.0.location()
     }
     fn files(&self) -> Vec<(String, u64)> {
         self.0.files()
     }
-    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
-        self.0.read_small(name, limit)
+    fn open(&self, name: &str) -> Result<Option<Box<dyn std::io::Read + Send + '_>>, SourceError> {
+        self.0.open(name)
     }
     fn sha256(&self, name: &str) -> Result<Digest, SourceError> {
         *self.1.lock().unwrap().entry(name.to_string()).or_default() += 1;
@@ -311,7 +311,7 @@ impl FileTree for Counting {
 fn every_file_is_hashed_once() {
     let (_t, dir) = fixture("two-dir");
     let counter = Arc::new(Mutex::new(HashMap::new()));
-    let archive = DockerArchive::open(Counting(DirTree::new(&dir), counter.clone())).unwrap().unwrap();
+    let archive = DockerArchive::open(Counting(Dir::new(&dir), counter.clone())).unwrap().unwrap();
     let run = run(&archive, false, None);
     assert!(run.results.iter().all(|r| r.passed()));
     let counts = counter.lock().unwrap().clone();

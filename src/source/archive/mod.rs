@@ -11,8 +11,8 @@ use parts::PartsReader;
 pub use parts::{is_later_part, parts};
 
 use super::SourceError;
-use super::store::{BlobEntry, BlobStore, FileTree};
-use crate::digest::{Algorithm, Digest, Hasher, Mismatch};
+use super::store::Files;
+use crate::digest::{Algorithm, Digest, Hasher};
 use crate::oci::METADATA_LIMIT;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -93,7 +93,6 @@ pub struct ArchiveTree {
     streamed: bool,
     files: BTreeMap<String, TarFile>,
     damage: Vec<(String, SourceError)>,
-    blobs: Vec<BlobEntry>,
     file_sha256: OnceLock<Option<String>>,
 }
 
@@ -168,7 +167,6 @@ impl ArchiveTree {
             streamed: kind != Kind::Tar,
             files: BTreeMap::new(),
             damage: Vec::new(),
-            blobs: Vec::new(),
             file_sha256: OnceLock::new(),
         };
         match kind {
@@ -177,7 +175,6 @@ impl ArchiveTree {
             Kind::Zip => return Err(io::Error::other("zip archives are not tar archives")),
         }
         tree.strip_top_folder();
-        tree.collect_blobs();
         Ok(tree)
     }
 
@@ -199,21 +196,6 @@ impl ArchiveTree {
         }
         self.files =
             std::mem::take(&mut self.files).into_iter().map(|(k, v)| (k[first.len()..].to_string(), v)).collect();
-    }
-
-    fn collect_blobs(&mut self) {
-        for (name, file) in &self.files {
-            let Some(rest) = name.strip_prefix("blobs/") else { continue };
-            match rest.split_once('/').map(|(alg, hex)| Digest::parse(&format!("{alg}:{hex}"))) {
-                Some(Ok(digest)) => self.blobs.push(BlobEntry { digest, size: file.size, name: name.clone() }),
-                Some(Err(e)) => {
-                    self.damage.push((name.clone(), SourceError::Malformed(format!("{name}: not a blob name: {e}"))))
-                }
-                None => self
-                    .damage
-                    .push((name.clone(), SourceError::Malformed(format!("{name}: unexpected entry in blobs/")))),
-            }
-        }
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -271,22 +253,18 @@ impl AsRef<[u8]> for ArcBytes {
 #[derive(Clone)]
 pub struct Shared(pub Arc<ArchiveTree>);
 
-impl BlobStore for Shared {
+impl Files for Shared {
     fn location(&self) -> String {
         self.0.location.clone()
     }
 
-    fn read_file(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
-        FileTree::read_small(self, name, limit)
+    fn files(&self) -> Vec<(String, u64)> {
+        self.0.files.iter().map(|(k, v)| (k.clone(), v.size)).collect()
     }
 
-    fn blobs(&self) -> &[BlobEntry] {
-        &self.0.blobs
-    }
-
-    fn open(&self, blob: &BlobEntry) -> Result<Box<dyn Read + Send + '_>, SourceError> {
-        let file = self.0.files.get(&blob.name).ok_or_else(|| SourceError::Missing(blob.name.clone()))?;
-        self.0.open_file(&blob.name, file)
+    fn open(&self, name: &str) -> Result<Option<Box<dyn Read + Send + '_>>, SourceError> {
+        let Some(file) = self.0.files.get(name) else { return Ok(None) };
+        self.0.open_file(name, file).map(Some)
     }
 
     fn damage(&self) -> Vec<(String, SourceError)> {
@@ -297,33 +275,16 @@ impl BlobStore for Shared {
         self.0.parts.clone()
     }
 
+    fn prehashed(&self, name: &str) -> Option<&Digest> {
+        self.0.files.get(name)?.digest.as_ref()
+    }
+
     fn file_sha256(&self) -> Option<(String, String)> {
         self.0.archive_sha256().map(|h| (self.0.location.clone(), h))
     }
 
-    fn prehashed(&self, blob: &BlobEntry) -> Option<Result<(), SourceError>> {
-        let file = self.0.files.get(&blob.name)?;
-        let digest = file.digest.as_ref()?;
-        Some(if digest == &blob.digest {
-            Ok(())
-        } else {
-            Err(SourceError::Corrupt(
-                blob.name.clone(),
-                Mismatch::Digest { expected: blob.digest.clone(), actual: digest.clone() },
-            ))
-        })
-    }
-}
-
-impl FileTree for Shared {
-    fn location(&self) -> String {
-        self.0.location.clone()
-    }
-
-    fn files(&self) -> Vec<(String, u64)> {
-        self.0.files.iter().map(|(k, v)| (k.clone(), v.size)).collect()
-    }
-
+    /// The size is known before reading: a file over `limit` is refused unread (and a compressed
+    /// stream keeps no bytes of it anyway).
     fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, SourceError> {
         let Some(file) = self.0.files.get(name) else { return Ok(None) };
         if file.size > limit {
@@ -334,24 +295,13 @@ impl FileTree for Shared {
         Ok(Some(out))
     }
 
+    /// A plain tar's file is hashed where it lies; a streamed one was hashed as it went by.
     fn sha256(&self, name: &str) -> Result<Digest, SourceError> {
         let file = self.0.files.get(name).ok_or_else(|| SourceError::Missing(name.to_string()))?;
         if let Some(d) = file.digest.as_ref().filter(|d| d.algorithm() == Algorithm::Sha256) {
             return Ok(d.clone());
         }
         self.0.hash_range(file.offset, file.size).map_err(|e| SourceError::Io(format!("{name}: {e}")))
-    }
-
-    fn file_sha256(&self) -> Option<(String, String)> {
-        BlobStore::file_sha256(self)
-    }
-
-    fn damage(&self) -> Vec<(String, SourceError)> {
-        self.0.damage.clone()
-    }
-
-    fn paths(&self) -> Vec<PathBuf> {
-        self.0.parts.clone()
     }
 }
 
