@@ -548,17 +548,26 @@ fn gpg_signed_by_fails_only_the_images_it_governs() {
 #[test]
 fn bad_policies_and_conflicting_trust_flags_are_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    for json in [
-        r#"{"default":[{"type":"sigstoreSigned","fulcio":{"caPath":"x"}}]}"#,
-        r#"{"default":[{"type":"signedBy","keyType":"nope","keyPath":"x"}]}"#,
-        r#"{"default":[{"type":"insecureAcceptAnything"}],"extra":true}"#,
-        "{",
+    // containers-image's words for each, after "invalid policy in FILE"
+    for (json, why) in [
+        (r#"{"default":[{"type":"sigstoreSigned","fulcio":{"caPath":"x"}}]}"#, "oidcIssuer not specified"),
+        (r#"{"default":[{"type":"signedBy","keyType":"nope","keyPath":"x"}]}"#, "Unrecognized keyType value \"nope\""),
+        (r#"{"default":[{"type":"insecureAcceptAnything"}],"extra":true}"#, "Unknown key \"extra\""),
+        ("{", "EOF while parsing"),
     ] {
         let policy = policy_file(dir.path(), json);
         let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "--policy", &policy]);
         assert_eq!(out.code, 2, "{json}\n{}", out.describe());
+        let said = format!("invalid policy in {policy}: {why}");
+        assert!(out.stderr.contains(&said), "{json}: expected {said:?}\n{}", out.describe());
+        assert!(out.stdout.is_empty(), "nothing verified, nothing printed as a result\n{}", out.describe());
     }
     let policy = policy_file(dir.path(), r#"{"default":[{"type":"insecureAcceptAnything"}]}"#);
     let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "--policy", &policy, "-p", KEY]);
     assert_eq!(out.code, 2, "{}", out.describe());
+    assert!(
+        out.stderr.contains("'--policy <POLICY>' cannot be used with '--sigstore-pubkey <KEYS>'"),
+        "{}",
+        out.describe()
+    );
 }

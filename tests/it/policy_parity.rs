@@ -31,7 +31,8 @@
 //! Every disagreement is printed; the test then asserts there are none ("N/N rows agree"). It is the
 //! measurement of issue 8: it fails while airlock has gaps, and must not be weakened or ignored.
 
-use crate::common::registry::{http, require_tool, run};
+use crate::common::registry::{http, require_tool};
+use crate::common::run;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
@@ -352,7 +353,7 @@ fn run_airlock(policy: &str, all: bool, references: &[&str]) -> Run {
         arch,
     ];
     // skopeo ran in the matrix folder: relative keyPaths and the policy path resolve against it; a hang
-    // or a panic fails the test there and then (common::registry::run)
+    // or a panic fails the test there and then (common::run)
     let (out, _) = run(&args, &[], Some(&matrix_dir()));
     let (code, stdout, stderr) = (out.code, out.stdout, out.stderr);
     let mut by_line: HashMap<String, Vec<(String, String)>> = HashMap::new();

@@ -15,10 +15,8 @@
 //! the same option to both runs.
 
 use crate::common::hostile::{Body, Content, Hostile, Request, Response};
-use crate::common::registry::{
-    self, Mode, Registry, by_line, push_layout, read_report, run, split_ref, write_auth_file,
-};
-use crate::common::{Output, copy_fixture, sha256_hex};
+use crate::common::registry::{self, Mode, Registry, by_line, push_layout, read_report, split_ref, write_auth_file};
+use crate::common::{Output, copy_fixture, run, sha256_hex};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
