@@ -15,7 +15,9 @@
 //! the same option to both runs.
 
 use crate::common::hostile::{Body, Content, Hostile, Request, Response};
-use crate::common::registry::{self, Mode, Registry, by_line, push_layout, read_report, split_ref, write_auth_file};
+use crate::common::registry::{
+    self, Mode, Registry, by_line, push_layout, push_layouts, read_report, split_ref, write_auth_file,
+};
 use crate::common::{Output, copy_fixture, run, sha256_hex};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -1120,13 +1122,10 @@ fn hostile_indexes_read_differently_by_go_are_malformed() {
 fn basic_auth_at_j8_never_fails_spuriously() {
     let reg = Registry::start(Mode::Basic);
     let layout = crate::common::root().join("testdata/layouts/signed-p256");
-    let mut lines = Vec::new();
-    for i in 0..16 {
-        push_layout(&reg, &layout, |r| {
-            r.replace("registry.airlock.test/airlock/single", &format!("airlock/single{i}"))
-        });
-        lines.push(format!("registry.airlock.test/airlock/single{i}:v1"));
-    }
+    push_layouts(&reg, &layout, 16, |i, repo| {
+        repo.replace("registry.airlock.test/airlock/single", &format!("airlock/single{i}"))
+    });
+    let lines: Vec<String> = (0..16).map(|i| format!("registry.airlock.test/airlock/single{i}:v1")).collect();
     let tmp = Scratch::new();
     let list = tmp.write("list", &(lines.join("\n") + "\n"));
     let report = tmp.s("report.json");

@@ -636,6 +636,12 @@ pub fn split_ref(name: &str) -> (&str, &str) {
 ///
 /// Registries with TLS or auth are pushed to through a plain side-car on the same storage.
 pub fn push_layout(reg: &Registry, layout: &Path, rename: impl Fn(&str) -> String) {
+    push_layouts(reg, layout, 1, |_, repo| rename(repo));
+}
+
+/// [`push_layout`] `copies` times, copy `i` renamed by `rename(i, repo)`, through one plain sidecar
+/// (starting a registry costs more than pushing a small layout).
+pub fn push_layouts(reg: &Registry, layout: &Path, copies: usize, rename: impl Fn(usize, &str) -> String) {
     let sidecar = (reg.mode != Mode::Plain).then(|| Registry::plain_sidecar(reg));
     let addr = sidecar.as_ref().map_or(reg.addr.clone(), |s| s.addr.clone());
     let mut p = Pusher {
@@ -648,13 +654,15 @@ pub fn push_layout(reg: &Registry, layout: &Path, rename: impl Fn(&str) -> Strin
     };
     let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("read index.json"))
         .expect("index.json is JSON");
-    for d in index["manifests"].as_array().expect("manifests") {
-        let Some(name) = d["annotations"]["org.opencontainers.image.ref.name"].as_str() else { continue };
-        let (repo, tag) = split_ref(name);
-        let repo = rename(repo);
-        let media = d["mediaType"].as_str().expect("mediaType");
-        let bytes = p.manifest_tree(&repo, d);
-        p.put_manifest(&repo, tag, media, &bytes);
+    for i in 0..copies {
+        for d in index["manifests"].as_array().expect("manifests") {
+            let Some(name) = d["annotations"]["org.opencontainers.image.ref.name"].as_str() else { continue };
+            let (repo, tag) = split_ref(name);
+            let repo = rename(i, repo);
+            let media = d["mediaType"].as_str().expect("mediaType");
+            let bytes = p.manifest_tree(&repo, d);
+            p.put_manifest(&repo, tag, media, &bytes);
+        }
     }
     p.finish();
 }
