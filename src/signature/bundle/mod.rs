@@ -1,6 +1,11 @@
 //! cosign v3 signatures: a sigstore bundle (v0.1–v0.3) whose one DSSE signature covers an in-toto statement
 //! naming the image digest as a subject. Key mode only; the bundle's own key hint and tlog entries are ignored.
 
+pub mod merkle;
+pub mod root;
+pub mod sct;
+pub mod tsa;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
