@@ -59,7 +59,7 @@ clean:
 # (FUZZ_TARGETS picks some); a crash is saved under tests/fuzz/artifacts/<target>/, the other targets
 # still run, and the target fails at the end.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= strict_json reference image_list manifest payload tar_archive zip_archive skopeo_signature
+FUZZ_TARGETS ?= strict_json reference image_list manifest payload tar_archive zip_archive skopeo_signature sigstore_bundle
 FUZZ_CARGO ?= cargo +nightly
 FUZZ_LIBFUZZER_FLAGS ?= -rss_limit_mb=2048 -timeout=10
 

@@ -9,6 +9,7 @@ use crate::oci::platform::PlatformFilter;
 use crate::reference::DockerRef;
 use crate::report::{Context, Mode, RegistryMode};
 use crate::signature::blob as blob_signature;
+use crate::signature::bundle::{self, root::TrustRoot};
 use crate::signature::cert::{self, CertTrust, Matcher};
 use crate::signature::check::Trust;
 use crate::signature::identity::IdentityPolicy;
@@ -23,6 +24,7 @@ use crate::source::{self, Source};
 use crate::verify::result::SourceDamage;
 use crate::verify::{self, BlobMode, ImageHook, Options, Scope, Verification};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What to verify, and how.
@@ -187,7 +189,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         check_archive_sha256(source.as_ref(), expected, &mut run);
     }
     if let (Some(signature), Some(Verification::Keys(trust))) = (&archive_signature, &opts.verification) {
-        facts.archive_signature = check_archive_signature(source.as_ref(), signature, &trust.keys, &mut run);
+        facts.archive_signature = check_archive_signature(source.as_ref(), signature, trust, &mut run);
     }
     (req.on_message)(Message::Debug(format!(
         "verified in {:.3}s; {} blobs, {} bytes hashed",
@@ -227,30 +229,60 @@ fn load_trust(req: &Request) -> Result<LoadedTrust, String> {
     }
     let shown = identity.to_string();
     if let Some(k) = &t.keyless {
-        let certificate = Some(Box::new(keyless_trust(k)?));
-        let trust = Trust { keys: Vec::new(), rekor_keys: Vec::new(), identity, certificate };
+        let (certificate, root, bundle_identity) = keyless_trust(k)?;
+        let trust = Trust {
+            keys: Vec::new(),
+            rekor_keys: Vec::new(),
+            identity,
+            certificate: Some(Box::new(certificate)),
+            bundle_root: Some(Arc::new(root)),
+            bundle_identity: Some(bundle_identity),
+        };
         return Ok(LoadedTrust { verification: Some(Verification::Keys(trust)), keys: Vec::new(), identity: shown });
     }
-    let verification = (!keys.is_empty())
-        .then(|| Verification::Keys(Trust { keys: keys.clone(), rekor_keys, identity, certificate: None }));
+    let bundle_root = (!rekor_keys.is_empty()).then(|| Arc::new(TrustRoot::from_rekor_keys(&rekor_keys)));
+    let verification = (!keys.is_empty()).then(|| {
+        Verification::Keys(Trust {
+            keys: keys.clone(),
+            rekor_keys,
+            identity,
+            certificate: None,
+            bundle_root,
+            bundle_identity: None,
+        })
+    });
     Ok(LoadedTrust { verification, keys, identity: shown })
 }
 
-/// `--trusted-root` with `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]`.
-fn keyless_trust(k: &Keyless) -> Result<CertTrust, String> {
-    let root = cert::load_trusted_root(&k.trusted_root).map_err(|e| format!("--trusted-root {e}"))?;
+/// `--trusted-root` with `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]`: the
+/// certificate rules of `.sig` signatures (SPEC §6.5) and of bundles (§6.6), from the one trusted root.
+fn keyless_trust(k: &Keyless) -> Result<(CertTrust, TrustRoot, bundle::Identity), String> {
+    let root = TrustRoot::load(&k.trusted_root).map_err(|e| format!("--trusted-root {e}"))?;
     let matcher = |p: &Pattern, flag: &str| match p {
         Pattern::Exact(e) => Ok(Matcher::Exact(e.clone())),
         Pattern::Regexp(r) => Matcher::regex(r).map_err(|e| format!("--{flag}-regexp: {e}")),
     };
     let identity = matcher(&k.identity, "certificate-identity")?;
     let issuer = matcher(&k.issuer, "certificate-oidc-issuer")?;
-    Ok(CertTrust {
-        roots: root.fulcio_roots,
-        intermediates: root.fulcio_intermediates,
-        rekor_keys: root.rekor_keys,
-        mode: cert::Mode::Fulcio { issuer, identity },
-    })
+    if root.fulcio.is_empty() || root.tlogs.is_empty() {
+        return Err(format!(
+            "--trusted-root {}: no certificate authority or no transparency log",
+            k.trusted_root.display()
+        ));
+    }
+    let (mut roots, mut intermediates) = (Vec::new(), Vec::new());
+    for ca in &root.fulcio {
+        let (inter, last) = ca.chain.split_at(ca.chain.len() - 1);
+        roots.extend_from_slice(last);
+        intermediates.extend_from_slice(inter);
+    }
+    let certificate = CertTrust {
+        roots,
+        intermediates,
+        rekor_keys: root.tlogs.iter().map(|l| l.key.clone()).collect(),
+        mode: cert::Mode::Fulcio { issuer: issuer.clone(), identity: identity.clone() },
+    };
+    Ok((certificate, root, bundle::Identity { subject: identity, issuer }))
 }
 
 fn read_list(path: &Path, req: &Request) -> Result<Vec<ListLine>, String> {
@@ -431,11 +463,11 @@ fn check_archive_sha256(source: &dyn Source, expected: &str, run: &mut verify::R
 }
 
 /// `--archive-signature`: a cosign `sign-blob` signature over the archive, checked against the digest
-/// of the one pass; returns the key that verified it, for the audit record.
+/// of the one pass; returns who signed it (key file or certificate identity), for the audit record.
 fn check_archive_signature(
     source: &dyn Source,
     signature: &[u8],
-    keys: &[TrustedKey],
+    trust: &Trust,
     run: &mut verify::Run,
 ) -> Option<String> {
     let outcome = source
@@ -443,7 +475,7 @@ fn check_archive_signature(
         .files
         .first()
         .ok_or_else(|| "no SHA-256 was computed for the archive".to_string())
-        .and_then(|(_, hex)| blob_signature::verify(signature, hex, keys));
+        .and_then(|(_, hex)| blob_signature::verify(signature, hex, trust));
     match outcome {
         Ok(signer) => Some(signer),
         Err(message) => {

@@ -26,12 +26,46 @@ pub enum Command {
         #[command(subcommand)]
         command: SignCommand,
     },
+    /// Verify one file (or `sha256:HEX`) against a sigstore bundle, offline (the sigstore-conformance
+    /// verify-bundle protocol).
+    #[command(visible_alias = "verify-bundle")]
+    VerifyBlob(Box<VerifyBlob>),
     /// List what a source holds: images, platforms, signatures.
     List(ListArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// Print the man page.
     Man,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyBlob {
+    /// The signed file, or `sha256:<64 hex>` (when that is not a path); for a DSSE bundle, its in-toto subject.
+    pub file_or_digest: String,
+    /// The sigstore bundle (v0.1, v0.2 or v0.3).
+    #[arg(long, help_heading = "Input")]
+    pub bundle: PathBuf,
+    /// A trusted public key, for a bundle signed with a key (repeatable: any one may verify it).
+    #[arg(long, short = 'k', visible_alias = "key", help_heading = "Trust")]
+    pub keys: Vec<PathBuf>,
+    /// A sigstore trusted_root.json: Fulcio CAs, transparency logs, CT logs and timestamp authorities.
+    #[arg(long, help_heading = "Trust")]
+    pub trusted_root: Option<PathBuf>,
+    /// The certificate's identity (SAN email or URI), exactly.
+    #[arg(long, conflicts_with = "certificate_identity_regexp", help_heading = "Identity")]
+    pub certificate_identity: Option<String>,
+    /// The certificate's identity, as a regular expression matching the whole value.
+    #[arg(long, help_heading = "Identity")]
+    pub certificate_identity_regexp: Option<String>,
+    /// The certificate's OIDC issuer, exactly.
+    #[arg(long, conflicts_with = "certificate_oidc_issuer_regexp", help_heading = "Identity")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// The certificate's OIDC issuer, as a regular expression matching the whole value.
+    #[arg(long, help_heading = "Identity")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// sigstore-conformance's staging switch: airlock has no built-in roots, so give --trusted-root instead.
+    #[arg(long, hide = true)]
+    pub staging: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,6 +3,7 @@
 //! verified, 1 something failed or nothing was verified, 2 airlock could not run.
 
 mod args;
+mod blob;
 mod output;
 mod request;
 
@@ -43,6 +44,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::VerifyArchive(v) => verify(request::verify_archive(*v)?),
         Command::Validate(v) | Command::Sign { command: SignCommand::Validate(v) } => verify(request::validate(*v)?),
+        Command::VerifyBlob(b) => blob::run(&b),
         Command::List(l) => list(l),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "airlock", &mut std::io::stdout());

@@ -4,7 +4,6 @@
 
 use super::keys::TrustedKey;
 use super::rekor::{self, Signer};
-use base64::Engine as _;
 use der::{Decode, Encode};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use std::collections::BTreeMap;
@@ -35,14 +34,14 @@ impl Matcher {
         regex::Regex::new(&format!("^(?:{pattern})$")).map(Matcher::Regex).map_err(|e| format!("invalid regexp: {e}"))
     }
 
-    fn matches(&self, value: &str) -> bool {
+    pub(crate) fn matches(&self, value: &str) -> bool {
         match self {
             Matcher::Exact(s) => s == value,
             Matcher::Regex(r) => r.is_match(value),
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Matcher::Exact(s) => format!("{s:?}"),
             Matcher::Regex(r) => format!("/{}/", r.as_str()),
@@ -132,7 +131,12 @@ pub fn verify(
 
 /// Builds a path from the leaf through `intermediates` to one of `roots`, valid at `time`, with
 /// code signing in the extended key usage when the leaf has that extension (Go's rule).
-fn chain_to_roots(leaf: &[u8], intermediates: &[Vec<u8>], roots: &[Vec<u8>], time: UnixTime) -> Result<(), String> {
+pub(crate) fn chain_to_roots(
+    leaf: &[u8],
+    intermediates: &[Vec<u8>],
+    roots: &[Vec<u8>],
+    time: UnixTime,
+) -> Result<(), String> {
     let root_ders: Vec<CertificateDer<'_>> = roots.iter().map(|r| CertificateDer::from(r.as_slice())).collect();
     let anchors: Vec<_> =
         root_ders.iter().filter_map(|r| webpki::anchor_from_trusted_cert(r).ok().map(|a| a.to_owned())).collect();
@@ -156,7 +160,7 @@ fn chain_to_roots(leaf: &[u8], intermediates: &[Vec<u8>], roots: &[Vec<u8>], tim
 }
 
 /// SAN entries: (emails, URIs, DNS names).
-fn subject_alt_names(cert: &Certificate) -> (Vec<String>, Vec<String>, Vec<String>) {
+pub(crate) fn subject_alt_names(cert: &Certificate) -> (Vec<String>, Vec<String>, Vec<String>) {
     let (mut emails, mut uris, mut dns) = (Vec::new(), Vec::new(), Vec::new());
     for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
         if ext.extn_id.to_string() != "2.5.29.17" {
@@ -176,7 +180,7 @@ fn subject_alt_names(cert: &Certificate) -> (Vec<String>, Vec<String>, Vec<Strin
 }
 
 /// Fulcio's OIDC issuer: extension .1.8 (a DER UTF8String) or the older .1.1 (raw bytes).
-fn oidc_issuer(cert: &Certificate) -> Option<String> {
+pub(crate) fn oidc_issuer(cert: &Certificate) -> Option<String> {
     let exts = cert.tbs_certificate().extensions()?;
     let find = |oid: &str| exts.iter().find(|e| e.extn_id.to_string() == oid).map(|e| e.extn_value.as_bytes().to_vec());
     if let Some(v2) = find(ISSUER_V2) {
@@ -185,7 +189,7 @@ fn oidc_issuer(cert: &Certificate) -> Option<String> {
     find(ISSUER_V1).and_then(|v| String::from_utf8(v).ok())
 }
 
-fn check_identity(cert: &Certificate, mode: &Mode) -> Result<String, String> {
+pub(crate) fn check_identity(cert: &Certificate, mode: &Mode) -> Result<String, String> {
     let (emails, uris, dns) = subject_alt_names(cert);
     match mode {
         Mode::Fulcio { issuer, identity } => {
@@ -215,47 +219,6 @@ fn check_identity(cert: &Certificate, mode: &Mode) -> Result<String, String> {
             Ok(email.clone().or_else(|| hostname.clone()).unwrap_or_default())
         }
     }
-}
-
-/// Fulcio roots and intermediates and Rekor keys from a sigstore `trusted_root.json`.
-pub struct TrustedRoot {
-    pub fulcio_roots: Vec<Vec<u8>>,
-    pub fulcio_intermediates: Vec<Vec<u8>>,
-    pub rekor_keys: Vec<TrustedKey>,
-}
-
-pub fn load_trusted_root(path: &Path) -> Result<TrustedRoot, String> {
-    let what = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| format!("{what}: {e}"))?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{what}: invalid JSON: {e}"))?;
-    let b64 = |s: &serde_json::Value, field: &str| -> Result<Vec<u8>, String> {
-        let text = s.as_str().ok_or_else(|| format!("{what}: {field} is not a string"))?;
-        base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("{what}: {field}: {e}"))
-    };
-    let mut root = TrustedRoot { fulcio_roots: Vec::new(), fulcio_intermediates: Vec::new(), rekor_keys: Vec::new() };
-    for ca in v.get("certificateAuthorities").and_then(|c| c.as_array()).into_iter().flatten() {
-        let certs = ca.pointer("/certChain/certificates").and_then(|c| c.as_array()).cloned().unwrap_or_default();
-        let mut ders = certs
-            .iter()
-            .map(|c| b64(c.get("rawBytes").unwrap_or(&serde_json::Value::Null), "rawBytes"))
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(last) = ders.pop() {
-            root.fulcio_roots.push(last);
-        }
-        root.fulcio_intermediates.extend(ders);
-    }
-    for (i, tlog) in v.get("tlogs").and_then(|t| t.as_array()).into_iter().flatten().enumerate() {
-        let der = b64(tlog.pointer("/publicKey/rawBytes").unwrap_or(&serde_json::Value::Null), "publicKey.rawBytes")?;
-        let key = TrustedKey::from_spki(PathBuf::from(format!("{what}#tlogs[{i}]")), der).map_err(|e| e.to_string())?;
-        root.rekor_keys.push(key);
-    }
-    if root.fulcio_roots.is_empty() {
-        return Err(format!("{what}: no certificate authority"));
-    }
-    if root.rekor_keys.is_empty() {
-        return Err(format!("{what}: no transparency log key"));
-    }
-    Ok(root)
 }
 
 #[cfg(test)]

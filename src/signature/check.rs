@@ -2,6 +2,8 @@
 //! manifests, referrer bundles, `signature-N` files), accept the first that passes every rule of
 //! SPEC §6.2, and otherwise report each candidate's reason in containers-image's words.
 
+use super::bundle::root::TrustRoot;
+use super::bundle::{Artifact, BundleError, Policy, Purpose, Signer};
 use super::cert::{self, CertTrust};
 use super::identity::IdentityPolicy;
 use super::keys::{TrustedKey, decode_signature_base64, verify_with_any};
@@ -11,6 +13,7 @@ use crate::finding::Kind;
 use crate::reference::DockerRef;
 use crate::source::{Attached, Candidate, Source, SourceError};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
@@ -22,6 +25,11 @@ pub struct Trust {
     pub identity: IdentityPolicy,
     /// Keyless: certificates chaining to these CAs instead of `keys`.
     pub certificate: Option<Box<CertTrust>>,
+    /// Sigstore bundles: the trusted root their log entries, timestamps and certificates are checked against
+    /// (`--trusted-root`, or one made of the `--rekor-pubkey` keys); none: a keyed bundle needs no log entry.
+    pub bundle_root: Option<Arc<TrustRoot>>,
+    /// The certificate identity a keyless bundle must carry.
+    pub bundle_identity: Option<bundle::Identity>,
 }
 
 /// An accepted signature.
@@ -35,6 +43,25 @@ pub struct Accepted {
     /// The signed `docker-reference`, or `None` for a bundle (no identity bound).
     pub identity: Option<String>,
     pub rekor: bool,
+    /// For a sigstore bundle: what it was accepted on.
+    pub evidence: Option<Evidence>,
+}
+
+/// What a sigstore bundle was accepted on (the report's `sigstore` object).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Evidence {
+    /// The certificate's SAN and OIDC issuer (keyless); none for a keyed bundle.
+    pub certificate_identity: Option<String>,
+    pub certificate_issuer: Option<String>,
+    pub log_indexes: Vec<i64>,
+    /// Each verified time (Unix seconds) and its source (`rekor <log>` or `tsa <authority>`).
+    pub timestamps: Vec<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Timestamp {
+    pub source: String,
+    pub time: i64,
 }
 
 /// The outcome for one digest.
@@ -118,34 +145,54 @@ fn evaluate(
 ) -> Result<Accepted, (Kind, String)> {
     match candidate {
         Candidate::Simple { payload, annotations, .. } => evaluate_simple(payload, annotations, image, digest, trust),
-        Candidate::Bundle { bytes, .. } => {
-            if trust.certificate.is_some() {
-                return Err((Kind::BadSignature, "keyless sigstore bundles are not supported yet".into()));
-            }
-            let ok =
-                bundle::verify_bundle(bytes, &trust.keys, digest).map_err(|e| (Kind::BadSignature, e.to_string()))?;
-            if trust.identity.binds_identity_explicitly() {
-                return Err((
-                    Kind::IdentityMismatch,
-                    "a sigstore bundle binds no identity, so it cannot satisfy an explicit --signed-identity".into(),
-                ));
-            }
-            if !trust.rekor_keys.is_empty() {
-                return Err((
-                    Kind::BadSignature,
-                    "a sigstore bundle without a verifiable Rekor entry (--rekor-pubkey given)".into(),
-                ));
-            }
-            let key = &trust.keys[ok.key_index];
-            Ok(Accepted {
-                signer: key.file.display().to_string(),
-                signer_sha256: key.fingerprint(),
-                scheme: ok.scheme.to_string(),
-                identity: None,
-                rekor: false,
-            })
-        }
+        Candidate::Bundle { bytes, .. } => evaluate_bundle(bytes, digest, trust),
     }
+}
+
+/// SPEC §6.6 for an image: the bundle's statement names this manifest digest, and its signer is a trusted key
+/// or a certificate of the required identity; it binds no repository, so an explicit identity rejects it.
+fn evaluate_bundle(bytes: &[u8], digest: &Digest, trust: &Trust) -> Result<Accepted, (Kind, String)> {
+    let wanted = hex::decode(digest.hex()).ok().and_then(|d| <[u8; 32]>::try_from(d).ok()).ok_or_else(|| {
+        (Kind::BadSignature, format!("a sigstore bundle cannot sign the non-SHA-256 digest {digest}"))
+    })?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let policy = Policy {
+        keys: &trust.keys,
+        root: trust.bundle_root.as_deref(),
+        identity: trust.bundle_identity.as_ref(),
+        purpose: Purpose::Image,
+        now,
+    };
+    let ok = super::bundle::verify(bytes, &Artifact::Digest(wanted), &policy).map_err(|e| match e {
+        BundleError::Identity(m) => (Kind::IdentityMismatch, m),
+        e => (Kind::BadSignature, e.to_string()),
+    })?;
+    if trust.identity.binds_identity_explicitly() {
+        return Err((
+            Kind::IdentityMismatch,
+            "a sigstore bundle binds no identity, so it cannot satisfy an explicit --signed-identity".into(),
+        ));
+    }
+    let mut evidence = Evidence {
+        certificate_identity: None,
+        certificate_issuer: None,
+        log_indexes: ok.log_indexes,
+        timestamps: ok.times.into_iter().map(|(source, time)| Timestamp { source, time }).collect(),
+    };
+    let (signer, signer_sha256, scheme) = match ok.signer {
+        Signer::Key { index, scheme } => {
+            let key = &trust.keys[index];
+            (key.file.display().to_string(), key.fingerprint(), scheme.to_string())
+        }
+        Signer::Certificate { identity, spki_sha256, scheme } => {
+            let signer = format!("certificate {} ({})", identity.subject, identity.issuer);
+            evidence.certificate_identity = Some(identity.subject);
+            evidence.certificate_issuer = Some(identity.issuer);
+            (signer, spki_sha256, scheme.to_string())
+        }
+    };
+    let rekor = !evidence.log_indexes.is_empty();
+    Ok(Accepted { signer, signer_sha256, scheme, identity: None, rekor, evidence: Some(evidence) })
 }
 
 fn evaluate_simple(
@@ -193,5 +240,12 @@ fn evaluate_simple(
             format!("Signature for identity {:?} is not accepted", parsed.docker_reference),
         ));
     }
-    Ok(Accepted { signer, signer_sha256, scheme, identity: Some(parsed.docker_reference), rekor: with_rekor })
+    Ok(Accepted {
+        signer,
+        signer_sha256,
+        scheme,
+        identity: Some(parsed.docker_reference),
+        rekor: with_rekor,
+        evidence: None,
+    })
 }

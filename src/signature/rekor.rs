@@ -185,7 +185,7 @@ fn canonical_integer(value: &Json, field: &'static str) -> Result<(i64, String),
 }
 
 /// A JSON string literal as RFC 8785 writes it.
-fn canonical_string(s: &str) -> String {
+pub(crate) fn canonical_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

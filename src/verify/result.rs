@@ -16,6 +16,10 @@ pub struct SignatureReport {
     pub identity: Option<String>,
     pub identity_bound: bool,
     pub rekor: bool,
+    /// A keyless sigstore bundle's evidence: the certificate's identity and issuer, the log indexes and the
+    /// verified times the certificate was checked at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sigstore: Option<crate::signature::check::Evidence>,
 }
 
 /// One manifest of an image (the index itself has no platform).

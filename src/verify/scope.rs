@@ -148,6 +148,7 @@ fn report_of(o: &Outcome) -> SignatureReport {
             identity: a.identity.clone(),
             identity_bound: a.identity.is_some(),
             rekor: a.rekor,
+            sigstore: a.evidence.clone(),
         },
         Outcome::Rejected { kind, .. } => SignatureReport {
             status: if *kind == Kind::Unsigned { "unsigned".into() } else { "rejected".into() },
@@ -156,6 +157,7 @@ fn report_of(o: &Outcome) -> SignatureReport {
             identity: None,
             identity_bound: false,
             rekor: false,
+            sigstore: None,
         },
     }
 }

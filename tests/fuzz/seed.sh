@@ -45,6 +45,12 @@ mapfile -d '' sig_files < <(find "$td/dirs" -name 'signature-*' -type f -print0)
 add skopeo_signature "${sig_files[@]}"
 add_text skopeo_signature '{"mimeType":"text/plain","payload":"aGk=","annotations":null}'
 
+# Sigstore bundles and trusted roots: the conformance suite (read in place, never committed) and the
+# shipped referrer bundles.
+conformance="$root/../shared/interop/sigstore-conformance/test/assets/bundle-verify"
+mapfile -d '' bundle_files < <(find "$conformance" -name '*.json' -type f -print0 2>/dev/null)
+add sigstore_bundle "${bundle_files[@]}" "${blob_files[@]}"
+
 # References: hand-written shapes, plus every reference the fixtures name (annotations, payloads).
 refs=(
     "nginx" "library/nginx:1.25" "docker.io/library/nginx:latest" "index.docker.io/nginx"

@@ -67,6 +67,8 @@ fn run(source: &dyn Source, key: bool, list: Option<&str>) -> Run {
         rekor_keys: Vec::new(),
         identity: IdentityPolicy::Default,
         certificate: None,
+        bundle_root: None,
+        bundle_identity: None,
     });
     let opts = Options {
         verification: trust.map(Verification::Keys),

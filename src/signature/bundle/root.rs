@@ -15,6 +15,8 @@ use crate::signature::keys::TrustedKey;
 /// The trusted root's own media types.
 const MEDIA_TYPES: [&str; 2] =
     ["application/vnd.dev.sigstore.trustedroot+json;version=0.1", "application/vnd.dev.sigstore.trustedroot.v0.2+json"];
+/// protobuf-specs `PublicKeyDetails` PKCS1_RSA_PKCS1V5 (1) and PKCS1_RSA_PSS (2).
+const PKCS1_KEY_DETAILS: [i32; 2] = [1, 2];
 /// A trusted root is a small file; anything bigger is not one.
 const MAX_ROOT_BYTES: usize = 4 << 20;
 
@@ -105,6 +107,27 @@ impl TrustRoot {
         })
     }
 
+    /// A root of transparency logs only: the `--rekor-pubkey` keys, trusted at every time.
+    pub fn from_rekor_keys(keys: &[TrustedKey]) -> TrustRoot {
+        let tlogs = keys
+            .iter()
+            .map(|key| {
+                let log_id = Sha256::digest(&key.spki_der).to_vec();
+                let valid = Window { start: i64::MIN, end: None };
+                let origin = String::new();
+                Log {
+                    key: key.clone(),
+                    checkpoint_key_id: log_id.clone(),
+                    log_id,
+                    origin,
+                    base_url: String::new(),
+                    valid,
+                }
+            })
+            .collect();
+        TrustRoot { file: PathBuf::from("--rekor-pubkey"), tlogs, ..TrustRoot::default() }
+    }
+
     /// The transparency log an entry names, if it is trusted.
     pub fn tlog(&self, log_id: &[u8]) -> Option<&Log> {
         self.tlogs.iter().find(|l| l.log_id == log_id)
@@ -112,8 +135,7 @@ impl TrustRoot {
 }
 
 fn authority(ca: &CertificateAuthority, what: &str) -> Result<Authority, String> {
-    let chain: Vec<Vec<u8>> =
-        ca.cert_chain.iter().flat_map(|c| &c.certificates).map(|c| c.raw_bytes.clone()).collect();
+    let chain: Vec<Vec<u8>> = ca.cert_chain.iter().flat_map(|c| &c.certificates).map(|c| c.raw_bytes.clone()).collect();
     if chain.is_empty() {
         return Err(format!("{what}: empty certChain"));
     }
@@ -123,7 +145,11 @@ fn authority(ca: &CertificateAuthority, what: &str) -> Result<Authority, String>
 
 fn log(file: &Path, l: &TransparencyLogInstance, what: &str) -> Result<Log, String> {
     let public_key = l.public_key.as_ref().ok_or_else(|| format!("{what}: no publicKey"))?;
-    let der = public_key.raw_bytes.clone().ok_or_else(|| format!("{what}: publicKey has no rawBytes"))?;
+    let mut der = public_key.raw_bytes.clone().ok_or_else(|| format!("{what}: publicKey has no rawBytes"))?;
+    // PKCS1_RSA_* key details carry a PKCS#1 RSAPublicKey, not a SubjectPublicKeyInfo.
+    if PKCS1_KEY_DETAILS.contains(&public_key.key_details) {
+        der = crate::signature::keys::rsa_spki_from_pkcs1(&der);
+    }
     let valid = Window::from_range(public_key.valid_for.as_ref(), what)?;
     let key = TrustedKey::from_spki(PathBuf::from(format!("{}#{what}", file.display())), der.clone())
         .map_err(|e| format!("{what}: {e}"))?;

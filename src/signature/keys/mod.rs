@@ -2,7 +2,9 @@
 //! P-256/P-384/P-521 (SHA-256 or the curve's hash, DER or IEEE-P1363), RSA PKCS#1 v1.5 SHA-256, Ed25519 and Ed25519ph.
 
 mod der;
+pub(crate) use der::rsa_spki_from_pkcs1;
 mod pem;
+pub(crate) use pem::first_block as first_pem_block;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -173,7 +173,14 @@ impl parse::SigstoreSpec {
                 (Vec::new(), Some(Box::new(trust)))
             }
         };
-        Ok(Trust { keys, rekor_keys, identity: self.identity.clone(), certificate })
+        Ok(Trust {
+            keys,
+            rekor_keys,
+            identity: self.identity.clone(),
+            certificate,
+            bundle_root: None,
+            bundle_identity: None,
+        })
     }
 }
 
