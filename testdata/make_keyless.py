@@ -5,6 +5,13 @@ Usage:
     python3 testdata/make_keyless.py          # regenerate everything under testdata/keyless/
     python3 testdata/make_keyless.py --peer   # ... then run sigstore-python on every fixture and
                                               # rewrite testdata/keyless/verdicts.tsv (needs `pip install sigstore`)
+    python3 testdata/make_keyless.py --bench N OUT_DIR
+        # for bench/keyless.sh; touches nothing under testdata/keyless/. Writes ONE OCI layout at OUT_DIR
+        # with N distinct images registry.airlock.test/bench/app-<i>:v1 (i = 1..N; each a small
+        # pseudo-random config + one small layer), each signed like keyless-rekor1 with its own leaf
+        # (unreferenced cosign v3 referrers), plus, for the peer, OUT_DIR/../bundles/<i>.sigstore.json
+        # and OUT_DIR/../digests.txt (line i = sha256:<hex> of image i). Verify with the committed
+        # testdata/keyless/trusted_root.json (the instance's keys are derived from the same labels).
 
 Only `cryptography` is needed to generate. Output is deterministic: every key is derived from a
 fixed label, every ECDSA signature is RFC 6979 deterministic, every time is fixed.
@@ -28,7 +35,9 @@ sigstore-python), roots/ (trusted-root variants), bundles/<name>.sigstore.json, 
 """
 
 import base64
+import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -36,6 +45,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -55,8 +65,10 @@ EMAIL_IDENTITY = "signer@airlock.test"
 ISSUER = "https://token.actions.githubusercontent.com"
 OTHER_ISSUER = "https://oidc.airlock.test"
 IMAGE_NAME = "registry.airlock.test/airlock/single"
+BENCH_REPO = "registry.airlock.test/bench/app-"  # --bench: image i is BENCH_REPO<i>:v1
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=timezone.utc)  # the signing time of every fixture
+ISSUED = T0 - timedelta(minutes=2)  # every leaf's notBefore: valid [T0-2m, T0+8m]
 EPOCH = datetime(2025, 1, 1, tzinfo=timezone.utc)  # start of every validFor window
 FAR = datetime(2045, 1, 1, tzinfo=timezone.utc)  # CA / TSA certificates' notAfter
 LATE_CA_START = datetime(2040, 1, 1, tzinfo=timezone.utc)  # roots/ca-late.json validFor.start
@@ -424,9 +436,9 @@ def pae(ptype: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(ptype), ptype.encode(), len(payload), payload)
 
 
-def statement(digest_hex: str) -> bytes:
+def statement(digest_hex: str, image: str = IMAGE_NAME) -> bytes:
     return canon({"_type": "https://in-toto.io/Statement/v1",
-                  "subject": [{"name": IMAGE_NAME, "digest": {"sha256": digest_hex}}],
+                  "subject": [{"name": image, "digest": {"sha256": digest_hex}}],
                   "predicateType": "https://sigstore.dev/cosign/sign/v1", "predicate": {}})
 
 
@@ -446,9 +458,9 @@ def hashedrekord_v002_body(pae_bytes: bytes, sig: bytes, leaf: x509.Certificate)
 
 
 def make_bundle(leaf, key, subject_hex, *, log: Rekor, integrated=None, tsa: TSA | None = None,
-                tamper=None, entry_payload: bytes | None = None) -> dict:
-    """A cosign-v3-style bundle: DSSE in-toto statement signed by `key`, logged in `log`."""
-    payload = statement(subject_hex)
+                tamper=None, entry_payload: bytes | None = None, image: str = IMAGE_NAME) -> dict:
+    """A cosign-v3-style bundle: DSSE in-toto statement (about `image`@subject) signed by `key`, logged in `log`."""
+    payload = statement(subject_hex, image)
     sig = key.sign(pae(DSSE_TYPE, payload), ECDSA256)
     envelope = {"payload": b64(payload), "payloadType": DSSE_TYPE, "signatures": [{"sig": b64(sig)}]}
     if log.version == 1:
@@ -494,6 +506,11 @@ def write_layout(dest: Path, bundle_bytes: bytes) -> None:
     for d in [img["digest"], manifest["config"]["digest"]] + [l["digest"] for l in manifest["layers"]]:
         shutil.copy(src / d.split(":")[1], dest / "blobs" / "sha256" / d.split(":")[1])
     (dest / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [img]}, separators=(",", ":")))
+    write_referrer(dest, img, bundle_bytes)
+
+
+def write_referrer(dest: Path, img: dict, bundle_bytes: bytes) -> None:
+    """An unreferenced cosign v3 bundle referrer (in blobs/ only) whose subject is the image `img`."""
     empty = write_blob(dest, b"{}")
     layer = write_blob(dest, bundle_bytes)
     referrer = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -511,12 +528,16 @@ def write_layout(dest: Path, bundle_bytes: bytes) -> None:
 # fixtures
 # ---------------------------------------------------------------------------------------------
 
+def instance():
+    """The private instance of trusted_root.json: (ct, fulcio, rekor v1, rekor v2, tsa)."""
+    ct = CTLog("ct-log")
+    return ct, Fulcio("fulcio", EPOCH, ct), Rekor(1), Rekor(2), TSA("tsa")
+
+
 def fixtures():
     """Yield (name, expected, reason, bundle, identity, issuer, trust_config_path)."""
-    ct = CTLog("ct-log")
-    fulcio = Fulcio("fulcio", EPOCH, ct)
-    v1, v2 = Rekor(1), Rekor(2)
-    tsa, rogue_tsa = TSA("tsa"), TSA("rogue-tsa")
+    ct, fulcio, v1, v2, tsa = instance()
+    rogue_tsa = TSA("rogue-tsa")
     root = trusted_root(fulcio, ct, v1, v2, tsa)
     late_root = trusted_root(fulcio, ct, v1, v2, tsa, ca_start=LATE_CA_START)
     OUT.mkdir(parents=True)
@@ -528,7 +549,7 @@ def fixtures():
     default_tc, late_tc = "testdata/keyless/trust_config.json", "testdata/keyless/roots/ca-late.trust_config.json"
 
     digest = image_descriptor()["digest"].split(":")[1]
-    issued = T0 - timedelta(minutes=2)  # leaf valid [T0-2m, T0+8m]
+    issued = ISSUED
     uri = x509.UniformResourceIdentifier
     leaf, key = fulcio.issue("main", uri(IDENTITY), ISSUER, issued)
 
@@ -566,13 +587,81 @@ def fixtures():
            v1b(subject="ab" * 32), IDENTITY, ISSUER, default_tc)
 
 
+# ---------------------------------------------------------------------------------------------
+# --bench N OUT_DIR: many keyless-rekor1-like images in one layout (bench/keyless.sh)
+# ---------------------------------------------------------------------------------------------
+
+def bench_image(layout: Path, i: int) -> dict:
+    """Image i: a small pseudo-random config and one small pseudo-random layer; returns its index.json entry."""
+    body = b"".join(seed(f"bench/{i}/layer/{k}") for k in range(32))  # 1 KiB, distinct per image
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as t:
+        info = tarfile.TarInfo(f"etc/airlock-bench-{i}")
+        info.size, info.mtime = len(body), 0
+        t.addfile(info, io.BytesIO(body))
+    layer = gzip.compress(raw.getvalue(), mtime=0)
+    config = json.dumps({"created": "1970-01-01T00:00:00Z", "architecture": "amd64", "os": "linux",
+                         "config": {"Labels": {"test.airlock.bench": str(i),
+                                               "test.airlock.nonce": seed(f"bench/{i}/config").hex()}},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + sha(raw.getvalue()).hex()]}},
+                        separators=(",", ":")).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "size": len(config), "digest": write_blob(layout, config)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "size": len(layer), "digest": write_blob(layout, layer)}]},
+                          separators=(",", ":")).encode()
+    return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": write_blob(layout, manifest),
+            "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": f"{BENCH_REPO}{i}:v1"}}
+
+
+def bench(n: int, out: Path) -> int:
+    """Write the --bench layout at `out`, and `out`/../bundles/<i>.sigstore.json + `out`/../digests.txt."""
+    out = out.resolve()
+    bundles, digests_txt = out.parent / "bundles", out.parent / "digests.txt"
+    if out.parent == OUT or OUT in out.parent.parents:
+        print(f"--bench: {out} is inside {OUT} (the committed fixtures); pick another directory", file=sys.stderr)
+        return 2
+    for d in (out, bundles):
+        if d.exists() and any(d.iterdir()):
+            print(f"--bench: {d} exists and is not empty", file=sys.stderr)
+            return 2
+    ct, fulcio, v1, v2, tsa = instance()
+    committed = OUT / "trusted_root.json"
+    if committed.exists() and committed.read_text() != json.dumps(trusted_root(fulcio, ct, v1, v2, tsa), indent=2) + "\n":
+        print(f"--bench: {committed} is not this instance's root; regenerate it first", file=sys.stderr)
+        return 1
+    (out / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    bundles.mkdir(exist_ok=True)
+    shutil.copy(SRC_LAYOUT / "oci-layout", out / "oci-layout")
+    images = []
+    for i in range(1, n + 1):
+        img = bench_image(out, i)
+        leaf, key = fulcio.issue(f"bench/{i}", x509.UniformResourceIdentifier(IDENTITY), ISSUER, ISSUED)
+        bundle = make_bundle(leaf, key, img["digest"].split(":")[1], log=v1, integrated=T0, image=f"{BENCH_REPO}{i}")
+        data = json.dumps(bundle, separators=(",", ":")).encode()
+        (bundles / f"{i}.sigstore.json").write_bytes(data)
+        write_referrer(out, img, data)
+        images.append(img)
+    (out / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": images}, separators=(",", ":")))
+    digests_txt.write_text("".join(img["digest"] + "\n" for img in images))
+    print(f"{n} keyless-signed images in {out}; bundles in {bundles}; digests in {digests_txt}")
+    return 0
+
+
 def peer_command(bundle_rel: str, identity: str, issuer: str, tc: str, digest: str) -> list:
     return ["python3", "-m", "sigstore", "--trust-config", tc, "verify", "identity", "--offline",
             "--bundle", bundle_rel, "--cert-identity", identity, "--cert-oidc-issuer", issuer, "sha256:" + digest]
 
 
 def main() -> int:
-    peer = "--peer" in sys.argv[1:]
+    args = sys.argv[1:]
+    if args[:1] == ["--bench"]:
+        if len(args) != 3 or not args[1].isdigit() or int(args[1]) < 1:
+            print("usage: make_keyless.py --bench N OUT_DIR", file=sys.stderr)
+            return 2
+        return bench(int(args[1]), Path(args[2]))
+    peer = "--peer" in args
     if OUT.exists():
         verdicts = (OUT / "verdicts.tsv").read_bytes() if (OUT / "verdicts.tsv").exists() else None
         readme = (OUT / "README.md").read_bytes() if (OUT / "README.md").exists() else None

@@ -39,8 +39,13 @@ pub fn run(args: &VerifyBlob) -> Result<u8> {
         }
         Input::Digest(d) => Artifact::Digest(d),
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let policy = Policy { keys: &keys, root: root.as_ref(), identity: identity.as_ref(), purpose: Purpose::Blob, now };
+    let policy = Policy {
+        keys: &keys,
+        root: root.as_ref(),
+        identity: identity.as_ref(),
+        purpose: Purpose::Blob,
+        now: bundle::now(),
+    };
     let name = escape(&args.file_or_digest);
     match bundle::verify(&bundle_bytes, &artifact, &policy) {
         Ok(ok) => {

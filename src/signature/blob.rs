@@ -2,7 +2,7 @@
 //! signature file, or a sigstore bundle (keyed or keyless, SPEC §6.6) — checked against the archive's
 //! SHA-256 computed in the verification pass (the archive is never read twice for this).
 
-use super::bundle::{self, Artifact, Policy, Purpose, Signer};
+use super::bundle::{self, Artifact, Purpose, Signer};
 use super::check::Trust;
 use super::keys::decode_signature_base64;
 
@@ -13,15 +13,8 @@ pub fn verify(file: &[u8], sha256_hex: &str, trust: &Trust) -> Result<String, St
     let text = String::from_utf8_lossy(file);
     if text.trim_start().starts_with('{') {
         let wanted = <[u8; 32]>::try_from(digest.as_slice()).map_err(|_| "archive SHA-256: not 32 bytes")?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        let policy = Policy {
-            keys: &trust.keys,
-            root: trust.bundle_root.as_deref(),
-            identity: trust.bundle_identity.as_ref(),
-            purpose: Purpose::Blob,
-            now,
-        };
-        let ok = bundle::verify(file, &Artifact::Digest(wanted), &policy).map_err(|e| e.to_string())?;
+        let ok = bundle::verify(file, &Artifact::Digest(wanted), &trust.bundle_policy(Purpose::Blob))
+            .map_err(|e| e.to_string())?;
         return Ok(match ok.signer {
             Signer::Key { index, .. } => trust.keys[index].file.display().to_string(),
             Signer::Certificate { identity, .. } => format!("certificate {} ({})", identity.subject, identity.issuer),

@@ -32,6 +32,19 @@ pub struct Trust {
     pub bundle_identity: Option<bundle::Identity>,
 }
 
+impl Trust {
+    /// What a sigstore bundle is checked against under this trust, now.
+    pub fn bundle_policy(&self, purpose: Purpose) -> Policy<'_> {
+        Policy {
+            keys: &self.keys,
+            root: self.bundle_root.as_deref(),
+            identity: self.bundle_identity.as_ref(),
+            purpose,
+            now: super::bundle::now(),
+        }
+    }
+}
+
 /// An accepted signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {
@@ -155,18 +168,13 @@ fn evaluate_bundle(bytes: &[u8], digest: &Digest, trust: &Trust) -> Result<Accep
     let wanted = hex::decode(digest.hex()).ok().and_then(|d| <[u8; 32]>::try_from(d).ok()).ok_or_else(|| {
         (Kind::BadSignature, format!("a sigstore bundle cannot sign the non-SHA-256 digest {digest}"))
     })?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let policy = Policy {
-        keys: &trust.keys,
-        root: trust.bundle_root.as_deref(),
-        identity: trust.bundle_identity.as_ref(),
-        purpose: Purpose::Image,
-        now,
-    };
-    let ok = super::bundle::verify(bytes, &Artifact::Digest(wanted), &policy).map_err(|e| match e {
-        BundleError::Identity(m) => (Kind::IdentityMismatch, m),
-        e => (Kind::BadSignature, e.to_string()),
-    })?;
+    let ok =
+        super::bundle::verify(bytes, &Artifact::Digest(wanted), &trust.bundle_policy(Purpose::Image)).map_err(|e| {
+            match e {
+                BundleError::Identity(m) => (Kind::IdentityMismatch, m),
+                e => (Kind::BadSignature, e.to_string()),
+            }
+        })?;
     if trust.identity.binds_identity_explicitly() {
         return Err((
             Kind::IdentityMismatch,

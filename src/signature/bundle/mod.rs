@@ -137,6 +137,14 @@ enum Signing {
     Certificate { leaf: Vec<u8>, intermediates: Vec<Vec<u8>> },
 }
 
+/// The current time in Unix seconds. A clock before 1970 reads as 0: every logged entry is then in the future
+/// and fails (closed).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Verifies one bundle for `artifact` under `policy`.
 pub fn verify(bundle_json: &[u8], artifact: &Artifact<'_>, policy: &Policy<'_>) -> Result<Verified, BundleError> {
     let (bundle, minor) = parse(bundle_json)?;

@@ -198,44 +198,50 @@ fn dsse_of<'a>(logged: &'a Logged<'_>) -> Result<&'a Dsse<'a>, String> {
     logged.dsse.as_ref().ok_or_else(|| "a DSSE transparency log entry for a message-signature bundle".to_string())
 }
 
-fn dsse_v1(spec: &Value, logged: &Logged<'_>) -> Result<(), String> {
+/// The logged DSSE signatures are exactly the envelope's (`sig_of` reads one logged signature), each logged with
+/// the signer (`same_signer` checks one).
+fn same_dsse_signatures(
+    logged_sigs: &Value,
+    logged: &Logged<'_>,
+    sig_of: impl Fn(&Value) -> Result<Vec<u8>, String>,
+    same_signer: impl Fn(&Value, Signer<'_>) -> Result<(), String>,
+) -> Result<(), String> {
     let dsse = dsse_of(logged)?;
-    if hex_hash(&spec["payloadHash"], "payloadHash")? != Sha256::digest(dsse.payload).as_slice() {
-        return Err(mismatch("the DSSE payload"));
-    }
-    let sigs = spec["signatures"].as_array().ok_or("transparency log entry body: no signatures")?;
+    let sigs = logged_sigs.as_array().ok_or("transparency log entry body: no signatures")?;
     if sigs.len() != dsse.signatures.len() {
         return Err(mismatch("the number of DSSE signatures"));
     }
     for (logged_sig, sig) in sigs.iter().zip(&dsse.signatures) {
-        if b64(&logged_sig["signature"], "signature")? != *sig {
+        if sig_of(logged_sig)? != *sig {
             return Err(mismatch("the DSSE signature"));
         }
-        same_signer_pem(&logged_sig["verifier"], logged.signer)?;
+        same_signer(logged_sig, logged.signer)?;
     }
     Ok(())
 }
 
+fn dsse_v1(spec: &Value, logged: &Logged<'_>) -> Result<(), String> {
+    if hex_hash(&spec["payloadHash"], "payloadHash")? != Sha256::digest(dsse_of(logged)?.payload).as_slice() {
+        return Err(mismatch("the DSSE payload"));
+    }
+    same_dsse_signatures(
+        &spec["signatures"],
+        logged,
+        |s| b64(&s["signature"], "signature"),
+        |s, signer| same_signer_pem(&s["verifier"], signer),
+    )
+}
+
 fn intoto_v2(spec: &Value, logged: &Logged<'_>) -> Result<(), String> {
-    let dsse = dsse_of(logged)?;
     let content = &spec["content"];
-    if hex_hash(&content["payloadHash"], "payloadHash")? != Sha256::digest(dsse.payload).as_slice() {
+    if hex_hash(&content["payloadHash"], "payloadHash")? != Sha256::digest(dsse_of(logged)?.payload).as_slice() {
         return Err(mismatch("the in-toto payload"));
     }
-    let sigs = content["envelope"]["signatures"].as_array().ok_or("transparency log entry body: no signatures")?;
-    if sigs.len() != dsse.signatures.len() {
-        return Err(mismatch("the number of DSSE signatures"));
-    }
-    for (logged_sig, sig) in sigs.iter().zip(&dsse.signatures) {
-        // Rekor's intoto 0.0.2 stores the envelope's base64 signature base64-encoded once more.
-        let once = b64(&logged_sig["sig"], "sig")?;
-        let twice = STANDARD.decode(&once).map_err(|_| mismatch("the DSSE signature"))?;
-        if twice != *sig {
-            return Err(mismatch("the DSSE signature"));
-        }
-        same_signer_pem(&logged_sig["publicKey"], logged.signer)?;
-    }
-    Ok(())
+    // Rekor's intoto 0.0.2 stores the envelope's base64 signature base64-encoded once more.
+    let twice = |s: &Value| STANDARD.decode(b64(&s["sig"], "sig")?).map_err(|_| mismatch("the DSSE signature"));
+    same_dsse_signatures(&content["envelope"]["signatures"], logged, twice, |s, signer| {
+        same_signer_pem(&s["publicKey"], signer)
+    })
 }
 
 /// A Rekor v2 verifier: `{"x509Certificate":{"rawBytes"}}` or `{"publicKey":{"rawBytes"}}`.
@@ -265,19 +271,13 @@ fn hashedrekord_v2(spec: &Value, logged: &Logged<'_>) -> Result<(), String> {
 }
 
 fn dsse_v2(spec: &Value, logged: &Logged<'_>) -> Result<(), String> {
-    let dsse = dsse_of(logged)?;
-    if sha256_v2(&spec["payloadHash"], "payloadHash")? != Sha256::digest(dsse.payload).as_slice() {
+    if sha256_v2(&spec["payloadHash"], "payloadHash")? != Sha256::digest(dsse_of(logged)?.payload).as_slice() {
         return Err(mismatch("the DSSE payload"));
     }
-    let sigs = spec["signatures"].as_array().ok_or("transparency log entry body: no signatures")?;
-    if sigs.len() != dsse.signatures.len() {
-        return Err(mismatch("the number of DSSE signatures"));
-    }
-    for (logged_sig, sig) in sigs.iter().zip(&dsse.signatures) {
-        if b64(&logged_sig["content"], "signature")? != *sig {
-            return Err(mismatch("the DSSE signature"));
-        }
-        same_signer_v2(&logged_sig["verifier"], logged.signer)?;
-    }
-    Ok(())
+    same_dsse_signatures(
+        &spec["signatures"],
+        logged,
+        |s| b64(&s["content"], "signature"),
+        |s, signer| same_signer_v2(&s["verifier"], signer),
+    )
 }
