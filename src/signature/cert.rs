@@ -76,6 +76,11 @@ pub struct CertOk {
     pub spki_sha256: String,
     pub scheme: String,
     pub rekor: bool,
+    /// The leaf (DER) and the chain annotation's intermediates, for the trusted root's windows and SCTs.
+    pub leaf: Vec<u8>,
+    pub intermediates: Vec<Vec<u8>>,
+    /// The verified SET's integrated time (Fulcio).
+    pub integrated_time: Option<i64>,
 }
 
 /// The DER certificates of a PEM file or string.
@@ -109,24 +114,35 @@ pub fn verify(
     let scheme = key.verify(payload, signature).map_err(|e| e.to_string())?;
 
     let mut intermediates = trust.intermediates.clone();
+    let mut annotated = Vec::new();
     if let Some(chain) = annotations.get(CHAIN_ANNOTATION) {
-        let mut chain = pem_certificates(chain.as_bytes(), "the chain annotation")?;
-        chain.pop(); // the last one is the root, which must come from the trust configuration
-        intermediates.extend(chain);
+        annotated = pem_certificates(chain.as_bytes(), "the chain annotation")?;
+        annotated.pop(); // the last one is the root, which must come from the trust configuration
+        intermediates.extend(annotated.iter().cloned());
     }
+    let mut integrated_time = None;
     let (time, rekor) = match &trust.mode {
         Mode::Fulcio { .. } => {
             let set = annotations.get(BUNDLE_ANNOTATION).ok_or(format!("missing {BUNDLE_ANNOTATION} annotation"))?;
             let entry = rekor::verify_set(set, &trust.rekor_keys, signature, payload, Signer::Certificate(&leaf_der))
                 .map_err(|e| e.to_string())?;
             let secs = u64::try_from(entry.integrated_time).map_err(|_| "negative integratedTime in the Rekor SET")?;
+            integrated_time = Some(entry.integrated_time);
             (UnixTime::since_unix_epoch(Duration::from_secs(secs)), true)
         }
         Mode::Pki { .. } => (UnixTime::now(), false),
     };
     chain_to_roots(&leaf_der, &intermediates, &trust.roots, time)?;
     let subject = check_identity(&leaf, &trust.mode)?;
-    Ok(CertOk { subject, spki_sha256: key.fingerprint(), scheme: scheme.to_string(), rekor })
+    Ok(CertOk {
+        subject,
+        spki_sha256: key.fingerprint(),
+        scheme: scheme.to_string(),
+        rekor,
+        leaf: leaf_der,
+        intermediates: annotated,
+        integrated_time,
+    })
 }
 
 /// Builds a path from the leaf through `intermediates` to one of `roots`, valid at `time`, with

@@ -203,6 +203,32 @@ fn evaluate_bundle(bytes: &[u8], digest: &Digest, trust: &Trust) -> Result<Accep
     Ok(Accepted { signer, signer_sha256, scheme, identity: None, rekor, evidence: Some(evidence) })
 }
 
+/// A `.sig` certificate under `--trusted-root` meets the bundle rules too (SPEC §6.6): the SET is by the log
+/// its `logID` names, that log and a Fulcio CA were valid at the integrated time, and the leaf has an SCT from
+/// a trusted CT log when the root lists any.
+fn trusted_root_rules(
+    ok: &cert::CertOk,
+    annotations: &BTreeMap<String, String>,
+    payload: &[u8],
+    signature: &[u8],
+    root: &TrustRoot,
+    identity: &bundle::Identity,
+) -> Result<(), String> {
+    let time = ok.integrated_time.ok_or("a Fulcio certificate needs a Rekor SET")?;
+    let set = annotations.get(BUNDLE_ANNOTATION).ok_or("missing Rekor SET")?;
+    let logged = |log: &&super::bundle::root::Log| {
+        rekor::verify_set(set, std::slice::from_ref(&log.key), signature, payload, rekor::Signer::Certificate(&ok.leaf))
+            .is_ok_and(|e| e.log_id == hex::encode(&log.log_id))
+    };
+    let log = root.tlogs.iter().find(logged).ok_or("the Rekor SET is not by the log its logID names")?;
+    if !log.valid.contains(time) {
+        return Err(format!("the transparency log {} was not valid at the integrated time {time}", log.base_url));
+    }
+    super::bundle::leaf::verify(&ok.leaf, &ok.intermediates, &[time], root, identity)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 fn evaluate_simple(
     payload_bytes: &[u8],
     annotations: &BTreeMap<String, String>,
@@ -218,6 +244,9 @@ fn evaluate_simple(
     let (signer, signer_sha256, scheme, with_rekor) = match &trust.certificate {
         Some(ct) => {
             let ok = cert::verify(annotations, payload_bytes, &signature, ct).map_err(bad)?;
+            if let (Some(root), Some(identity)) = (&trust.bundle_root, &trust.bundle_identity) {
+                trusted_root_rules(&ok, annotations, payload_bytes, &signature, root, identity).map_err(bad)?;
+            }
             (format!("certificate {}", ok.subject), ok.spki_sha256, ok.scheme, ok.rekor)
         }
         None => {
