@@ -194,3 +194,37 @@ fn keyless_images_in_a_registry_agree_with_the_layout() {
         judge(fixture, expected, &out).unwrap_or_else(|e| panic!("{fixture} in the registry: {e}"));
     }
 }
+
+/// Why each failing `.sig` fixture fails (containers-image's words where it has them).
+const SIG_REASONS: &[(&str, &str)] = &[
+    ("sig-keyless-wrong-san", "not found (the certificate names"),
+    ("sig-keyless-expired", "CertExpired"),
+    ("sig-keyless-set-other-sig", "signature in Rekor SET does not match"),
+    ("sig-keyless-no-set", "missing dev.sigstore.cosign/bundle annotation"),
+];
+
+/// Old-style `.sig` keyless signatures (certificate, chain and SET annotations) from the same private
+/// instance (`testdata/make_keyless_sig.py`), each with the verdict cosign 2.5 gave it (`sig-verdicts.tsv`).
+#[test]
+fn sig_fixtures_agree_with_their_cosign_verdict() {
+    let text = std::fs::read_to_string(keyless().join("sig-verdicts.tsv")).expect("sig-verdicts.tsv");
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 5, "sig-verdicts.tsv lists the 5 .sig fixtures");
+    for row in rows {
+        let (fixture, expected, peer) = (row[0], row[1], row[2]);
+        assert_eq!(expected, peer, "{fixture}: the recorded peer verdict must be the intended one");
+        let out = verify_archive(&keyless().join("sig-layouts").join(fixture), "keyless-rekor1");
+        let line = out.line_for("registry.airlock.test/airlock/single:v1").unwrap_or_default().to_string();
+        if expected == "pass" {
+            assert_eq!(out.code, 0, "{fixture}: {}", out.describe());
+            continue;
+        }
+        let reason = SIG_REASONS.iter().find(|(f, _)| *f == fixture).map(|(_, r)| *r).expect("a reason");
+        assert_eq!(out.code, 1, "{fixture}: {}", out.describe());
+        assert!(
+            line.contains("bad-signature") && line.contains(reason),
+            "{fixture}: want {reason:?}: {}",
+            out.describe()
+        );
+    }
+}
