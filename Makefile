@@ -2,7 +2,7 @@
 CARGO ?= cargo
 AIRLOCK := target/debug/airlock
 
-.PHONY: all build demo test lint bench bench-archive bench-remote fixtures clean fuzz
+.PHONY: all build demo test lint bench bench-archive bench-remote bench-keyless fixtures clean fuzz
 
 all: build
 
@@ -36,9 +36,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# make bench runs both benchmarks below.
+# make bench runs the three benchmarks below.
 # airlock vs zstd|openssl on generated ~1 GiB and ~4 GiB bundles (BENCH_SIZES="1024 4096" MiB).
-bench: bench-archive bench-remote
+bench: bench-archive bench-remote bench-keyless
 
 bench-archive:
 	bench/run.sh
@@ -46,6 +46,10 @@ bench-archive:
 # airlock validate (-j 1, -j 8) vs skopeo 1.18's policy-checked copy on a loopback registry (BENCH_IMAGES=200).
 bench-remote:
 	bench/remote.sh
+
+# N keyless-signed images verified offline: airlock -j default and -j 1 vs sigstore-python (BENCH_KEYLESS=100).
+bench-keyless:
+	bench/keyless.sh
 
 # Regenerates testdata/ with real signers (skopeo 1.18, cosign 2.5) and a local registry; needs root.
 fixtures:

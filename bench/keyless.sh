@@ -33,8 +33,8 @@ check_airlock() { grep -q "^$N passed, 0 failed" "$DIR/$1.log" || note+=("FAILED
 airlock() { "$A" verify-archive "$DIR/layout" --trusted-root testdata/keyless/trusted_root.json \
   --certificate-identity "$ID" --certificate-oidc-issuer "$ISS" --no-progress -q "$@"; }
 peer_batch() {
-  python3 -m sigstore --trust-config "$TC" verify identity --offline --cert-identity "$ID" --cert-oidc-issuer "$ISS" \
-    $(seq -f "$DIR/bundles/%g" "$N")
+  COLUMNS=400 NO_COLOR=1 python3 -m sigstore --trust-config "$TC" verify identity --offline \
+    --cert-identity "$ID" --cert-oidc-issuer "$ISS" $(seq -f "$DIR/bundles/%g" "$N")
 }
 peer_loop() {
   local i=0 d ok=0
@@ -55,7 +55,7 @@ if python3 -c 'import sigstore' 2>/dev/null; then
   t_pb=$(timed peer_batch peer_batch)
   ok=$(grep -c '^OK: ' "$DIR/peer_batch.log" || true)
   [[ $ok == "$N" && $(cat "$DIR/peer_batch.rc") == 0 ]] ||
-    note+=("FAILED sigstore-python one process: $ok of $N OK; $(grep -m1 -i 'error\|fail' "$DIR/peer_batch.log" || true)")
+    note+=("FAILED sigstore-python one process: $ok of $N OK; $(grep ERROR "$DIR/peer_batch.log" | tail -n1 | sed 's/.*ERROR *//; s/ *[^ ]*\.py:[0-9]*$//')")
   if [[ ${BENCH_PEER_LOOP:-1} != 0 ]]; then
     t_pl=$(timed peer_loop peer_loop)
     grep -q "^$N of $N verified" "$DIR/peer_loop.log" || note+=("FAILED sigstore-python per image: $(cat "$DIR/peer_loop.log")")
@@ -68,7 +68,7 @@ fi
 row() { # row CASE SECONDS
   awk -v c="$1" -v t="$2" -v n="$N" -v p="$t_pb" 'BEGIN{
     if (t == "-") { printf "%-44s %8s %10s %10s %8s\n", c, "-", "-", "-", "-"; exit }
-    r = (p == "-" || t <= 0) ? "-" : sprintf("%.2f", p / t)
+    r = (p == "-" || t <= 0) ? "-" : sprintf(p / t < 0.1 ? "%.3f" : "%.2f", p / t)
     printf "%-44s %8.3f %10.1f %10.2f %8s\n", c, t, (t > 0 ? n / t : 0), 1000 * t / n, r }'
 }
 echo "$N keyless-signed images, offline; $("$A" --version); $JN CPUs"

@@ -185,13 +185,18 @@ fn keyless_images_in_a_registry_agree_with_the_layout() {
         push_layout(&reg, &layout, |_| format!("{fixture}/single"));
         let list = tmp.path().join(format!("{fixture}.txt"));
         std::fs::write(&list, format!("{}/{fixture}/single:v1\n", reg.addr)).expect("list");
+        let failed = tmp.path().join(format!("{fixture}-failed.txt"));
         let mut args: Vec<String> =
             ["validate", "--tls-verify=false", "--report", "-", "-f"].map(String::from).to_vec();
-        args.push(list.display().to_string());
+        args.extend([list.display().to_string(), "-o".into(), failed.display().to_string()]);
         args.extend(trust(fixture));
         let out = airlock(&args);
         let expected = if fixture.ends_with("rekor1") || fixture.ends_with("tsa") { "pass" } else { "fail" };
         judge(fixture, expected, &out).unwrap_or_else(|e| panic!("{fixture} in the registry: {e}"));
+        // hangar's failed list holds exactly the failed line
+        let listed = std::fs::read_to_string(&failed).unwrap_or_default();
+        let want = if expected == "fail" { format!("{}/{fixture}/single:v1\n", reg.addr) } else { String::new() };
+        assert_eq!(listed, want, "{fixture}: the failed list");
     }
 }
 
