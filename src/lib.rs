@@ -4,6 +4,7 @@
 pub mod deadline;
 pub mod digest;
 pub mod finding;
+pub mod hints;
 pub mod imagelist;
 pub mod listing;
 pub mod oci;

@@ -180,6 +180,9 @@ pub fn run(req: Request) -> Result<Run, String> {
         on_image: req.on_image,
     };
     let mut run = verify::run(source.as_ref(), targets, &opts);
+    if let Some(note) = crate::hints::identity(&run.results) {
+        (req.on_message)(Message::Note(note));
+    }
     facts.mode.duration_seconds = started.elapsed().as_secs_f64();
     if let Some(Verification::Policy(p)) = &opts.verification {
         // Policy keys are read when a requirement is evaluated: report the ones that were.
@@ -208,7 +211,7 @@ struct LoadedTrust {
 }
 
 fn load_keys(files: &[PathBuf]) -> Result<Vec<TrustedKey>, String> {
-    files.iter().map(|f| TrustedKey::load(f).map_err(|e| format!("key {}: {e}", f.display()))).collect()
+    files.iter().map(|f| TrustedKey::load_one(f).map_err(|e| e.to_string())).collect()
 }
 
 fn load_trust(req: &Request) -> Result<LoadedTrust, String> {

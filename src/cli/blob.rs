@@ -20,7 +20,7 @@ pub fn run(args: &VerifyBlob) -> Result<u8> {
         bail!("--staging: airlock has no built-in trust roots; give the staging trusted_root.json as --trusted-root");
     }
     let keys: Vec<TrustedKey> =
-        args.keys.iter().map(|k| TrustedKey::load(k).map_err(|e| anyhow!("--key: {e}"))).collect::<Result<_>>()?;
+        args.keys.iter().map(|k| TrustedKey::load_one(k).map_err(|e| anyhow!("--key: {e}"))).collect::<Result<_>>()?;
     let root =
         args.trusted_root.as_deref().map(TrustRoot::load).transpose().map_err(|e| anyhow!("--trusted-root {e}"))?;
     let identity = identity(args)?;

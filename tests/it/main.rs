@@ -13,6 +13,7 @@ mod hangar_zip;
 mod interop;
 mod keyless;
 mod layouts;
+mod messages;
 mod policy_parity;
 mod remote;
 mod scenarios;

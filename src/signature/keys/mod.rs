@@ -44,6 +44,11 @@ pub enum KeyError {
     UnknownType { file: PathBuf, pem_type: String },
     #[error("public key {}: {reason}", file.display())]
     Invalid { file: PathBuf, reason: String },
+    #[error(
+        "public key {}: the file holds {blocks} PEM blocks; airlock reads one key per file (give -p once per key)",
+        file.display()
+    )]
+    SeveralBlocks { file: PathBuf, blocks: usize },
 }
 
 /// A signature did not verify (or could not even be decoded).
@@ -136,6 +141,18 @@ impl TrustedKey {
     /// Reads and parses a PEM public key file.
     pub fn load(path: &Path) -> Result<TrustedKey, KeyError> {
         let pem = std::fs::read(path).map_err(|source| KeyError::Read { path: path.to_path_buf(), source })?;
+        TrustedKey::from_pem(path.to_path_buf(), &pem)
+    }
+
+    /// Reads a key file given on the command line (`-p`, `--key`, `--rekor-pubkey`): exactly one PEM block, so
+    /// a bundle of keys is not silently read as its first key. (Policy key files keep containers-image's rule:
+    /// the first block.)
+    pub fn load_one(path: &Path) -> Result<TrustedKey, KeyError> {
+        let pem = std::fs::read(path).map_err(|source| KeyError::Read { path: path.to_path_buf(), source })?;
+        let blocks = String::from_utf8_lossy(&pem).lines().filter(|l| l.starts_with("-----BEGIN ")).count();
+        if blocks > 1 {
+            return Err(KeyError::SeveralBlocks { file: path.to_path_buf(), blocks });
+        }
         TrustedKey::from_pem(path.to_path_buf(), &pem)
     }
 

@@ -1,0 +1,55 @@
+//! Messages that teach (SPEC §7): each names what is wrong and the flag that fixes it, exactly once.
+
+use crate::common::airlock;
+
+/// A key file holding several PEM blocks is refused, not read as its first key; a missing key file names
+/// its path and the OS reason once.
+#[test]
+fn key_files_hold_one_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let two = tmp.path().join("two.pub");
+    let both =
+        [std::fs::read("testdata/keys/other.pub").expect("key"), std::fs::read("testdata/keys/p256.pub").expect("key")];
+    std::fs::write(&two, both.concat()).expect("write");
+    let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "-p", two.to_str().expect("utf8")]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    assert!(
+        out.stderr.contains("holds 2 PEM blocks") && out.stderr.contains("give -p once per key"),
+        "{}",
+        out.describe()
+    );
+    let out = airlock(["verify-blob", "--bundle", "x.json", "--key", two.to_str().expect("utf8"), "sha256:00"]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    assert!(out.stderr.contains("holds 2 PEM blocks"), "{}", out.describe());
+    let out = airlock(["verify-archive", "testdata/layouts/signed-p256", "-p", "/nonexistent/k.pub"]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    assert_eq!(out.stderr.matches("/nonexistent/k.pub").count(), 1, "the path once: {}", out.describe());
+    assert_eq!(out.stderr.matches("(os error 2)").count(), 1, "the OS reason once: {}", out.describe());
+}
+
+/// An identity mismatch says, once per run, what the signature names and the two flags that accept it; each
+/// suggested flag, run as given, makes the image pass.
+#[test]
+fn identity_mismatch_names_the_flags_that_accept_it() {
+    let base = ["verify-archive", "testdata/layouts/copied-repo", "-p", "testdata/keys/p256.pub"];
+    let out = airlock(base);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let notes: Vec<&str> = out.stderr.lines().filter(|l| l.contains("is signed for")).collect();
+    assert_eq!(notes.len(), 1, "once per run: {}", out.describe());
+    let note = notes[0];
+    assert!(note.contains("is signed for registry.airlock.test/airlock/single:v1"), "{note}");
+    let flag = |name: &str| {
+        let at = note.find(name).unwrap_or_else(|| panic!("{name} in {note}")) + name.len() + 1;
+        note[at..].split([' ', ',']).next().expect("value").to_string()
+    };
+    for (name, value) in
+        [("--exact-repository", flag("--exact-repository")), ("--signed-identity", flag("--signed-identity"))]
+    {
+        let followed = airlock(base.iter().map(|s| s.to_string()).chain([name.to_string(), value.clone()]));
+        assert_eq!(followed.code, 0, "{name} {value}: {}", followed.describe());
+        assert!(!followed.stderr.contains("is signed for"), "no advice once it passes: {}", followed.describe());
+    }
+    // a pass gives no advice
+    let ok = airlock(["verify-archive", "testdata/layouts/signed-p256", "-p", "testdata/keys/p256.pub"]);
+    assert!(!ok.stderr.contains("is signed for"), "{}", ok.describe());
+}
