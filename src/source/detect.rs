@@ -16,16 +16,47 @@ use std::path::{Path, PathBuf};
 pub enum OpenError {
     #[error("{0}: no such file or directory")]
     NotFound(String),
-    #[error("{0}: not a recognised source (expected an OCI layout, a skopeo dir: directory or an image archive)")]
+    #[error(
+        "{0}: a registry reference, not a PATH: check a registry with `airlock validate -f LIST --registry HOST`, \
+         or look inside one image with `airlock list {0}`"
+    )]
+    RegistryReference(String),
+    #[error(
+        "{path}: not a recognised source (expected an OCI layout, a skopeo dir: directory or an image archive){hint}",
+        path = .0,
+        hint = hint(.0)
+    )]
     Unrecognised(String),
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
+}
+
+/// What an unrecognised file looks like, when it looks like another input of the command line: a key file
+/// given as PATH belongs to `-p`, an image list to `-f`.
+fn hint(shown: &str) -> &'static str {
+    let mut head = Vec::with_capacity(4096);
+    let read = std::fs::File::open(shown)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head));
+    let text = match (read, std::str::from_utf8(&head)) {
+        (Ok(_), Ok(text)) => text,
+        _ => return "",
+    };
+    if text.contains("-----BEGIN ") {
+        return "; it looks like a PEM file: give a public key with -p FILE";
+    }
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let references = lines.iter().filter(|l| l.split_whitespace().next().is_some_and(|r| DockerRef::parse(r).is_ok()));
+    if !lines.is_empty() && references.count() == lines.len() {
+        return "; it looks like an image list: give it with -f FILE";
+    }
+    ""
 }
 
 /// Opens `path` as whatever source its content says it is.
 pub fn open(path: &Path, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenError> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound if shown.starts_with("docker://") => OpenError::RegistryReference(shown.clone()),
         std::io::ErrorKind::NotFound => OpenError::NotFound(shown.clone()),
         _ => OpenError::Io(shown.clone(), e),
     })?;

@@ -53,3 +53,31 @@ fn identity_mismatch_names_the_flags_that_accept_it() {
     let ok = airlock(["verify-archive", "testdata/layouts/signed-p256", "-p", "testdata/keys/p256.pub"]);
     assert!(!ok.stderr.contains("is signed for"), "{}", ok.describe());
 }
+
+/// A PATH that is another input of the command line says which flag takes it: a registry reference points to
+/// `validate`/`list`, a key file to `-p`, an image list to `-f`; anything else gets no guess.
+#[test]
+fn misplaced_inputs_point_to_their_flag() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let list = tmp.path().join("images.txt");
+    std::fs::write(&list, "registry.example/app:v1\n# a comment\nnginx:1.27\n").expect("write");
+    let other = tmp.path().join("notes.txt");
+    std::fs::write(&other, "[section]\nnot a list\n").expect("write");
+    let cases = [
+        ("docker://reg.example/app:v1", "airlock validate -f LIST --registry HOST"),
+        ("testdata/keys/p256.pub", "give a public key with -p FILE"),
+        (list.to_str().expect("utf8"), "give it with -f FILE"),
+    ];
+    for (path, hint) in cases {
+        let out = airlock(["verify-archive", path, "-p", "testdata/keys/p256.pub"]);
+        assert_eq!(out.code, 2, "{path}: {}", out.describe());
+        assert!(out.stderr.contains(hint), "{path}: want {hint:?}: {}", out.describe());
+    }
+    let out = airlock(["verify-archive", other.to_str().expect("utf8")]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    assert!(
+        out.stderr.contains("not a recognised source") && !out.stderr.contains("it looks like"),
+        "{}",
+        out.describe()
+    );
+}
