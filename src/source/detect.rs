@@ -27,6 +27,8 @@ pub enum OpenError {
         hint = hint(.0)
     )]
     Unrecognised(String),
+    #[error("{0}: a later part of a split archive, whose first part {1} is not there: give the first part")]
+    MissingFirstPart(String, String),
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
 }
@@ -81,6 +83,9 @@ pub fn open(path: &Path, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenEr
         return Err(OpenError::Unrecognised(shown));
     }
     let kind = archive::sniff(path).map_err(|e| OpenError::Io(shown.clone(), e))?;
+    if let (Some(Kind::Tar | Kind::Gzip | Kind::Zstd) | None, Some(first)) = (kind, archive::missing_first_part(path)) {
+        return Err(OpenError::MissingFirstPart(shown, first.display().to_string()));
+    }
     match kind {
         Some(kind @ (Kind::Tar | Kind::Gzip | Kind::Zstd)) => open_tar(path, kind, opts),
         Some(Kind::Zip) => match HangarZip::open(path) {

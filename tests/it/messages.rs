@@ -81,3 +81,30 @@ fn misplaced_inputs_point_to_their_flag() {
         out.describe()
     );
 }
+
+/// Split archives: a missing middle or last part is named, and a later part given alone names the first.
+#[test]
+fn split_archive_mistakes_name_the_part() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let forms = crate::archives::forms(&crate::common::root().join("testdata/layouts/signed-multi-all"));
+    let first = forms.iter().find(|(f, _)| f.contains("split")).map(|(_, p)| p.clone()).expect("a split form");
+    let stem = first.to_str().expect("utf8").strip_suffix(".001").expect(".001").to_string();
+    let parts: Vec<String> =
+        (1..).map(|n| format!("{stem}.{n:03}")).take_while(|p| std::path::Path::new(p).exists()).collect();
+    assert!(parts.len() >= 3, "{parts:?}");
+    // copy all but the last part: the stream ends early, and the part after the last one read is named
+    let name = |n: usize| tmp.path().join(format!("bundle.tar.zst.{n:03}"));
+    for (i, p) in parts.iter().enumerate().take(parts.len() - 1) {
+        std::fs::copy(p, name(i + 1)).expect("copy");
+    }
+    let out = airlock(["verify-archive", name(1).to_str().expect("utf8"), "-p", "testdata/keys/p256.pub"]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let missing = name(parts.len()).display().to_string();
+    assert!(out.stdout.contains(&format!("{missing} is not there: is a part missing?")), "{}", out.describe());
+    // a later part alone
+    std::fs::remove_file(name(1)).expect("remove");
+    let out = airlock(["verify-archive", name(2).to_str().expect("utf8"), "-p", "testdata/keys/p256.pub"]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    let want = format!("whose first part {} is not there", name(1).display());
+    assert!(out.stderr.contains(&want), "{}", out.describe());
+}

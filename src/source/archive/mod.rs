@@ -8,7 +8,7 @@ mod plain;
 mod stream;
 
 use parts::PartsReader;
-pub use parts::{is_later_part, parts};
+pub use parts::{is_later_part, missing_first_part, parts};
 
 use super::SourceError;
 use super::store::Files;
@@ -179,6 +179,19 @@ impl ArchiveTree {
     }
 
     fn damaged(&mut self, name: &str, e: SourceError) {
+        // A split archive that breaks may be missing a part: say which parts were read, and which was not.
+        let e = match (e, parts::next_part(&self.parts)) {
+            (SourceError::Malformed(m), Some(next)) => {
+                let last = self.parts.last().map(|p| p.display().to_string()).unwrap_or_default();
+                let absent =
+                    next.map(|n| format!("; {} is not there: is a part missing?", n.display())).unwrap_or_default();
+                SourceError::Malformed(format!(
+                    "{m} (split archive read as {} part(s), up to {last}{absent})",
+                    self.parts.len()
+                ))
+            }
+            (e, _) => e,
+        };
         self.damage.push((name.to_string(), e));
     }
 

@@ -19,6 +19,24 @@ pub fn parts(first: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// For a split archive (`NAME.001`…): `Some(the part after the last one read)`, which does not exist;
+/// `None` for an archive that is not split.
+pub(super) fn next_part(parts: &[PathBuf]) -> Option<Option<PathBuf>> {
+    let name = parts.first()?.to_string_lossy().into_owned();
+    let stem = name.strip_suffix(".001")?;
+    let next = parts.len() + 1;
+    Some((next < 1000).then(|| PathBuf::from(format!("{stem}.{next:03}"))))
+}
+
+/// A later part (`.002`…) given on its own, whose first part is not there: the first part's name.
+pub fn missing_first_part(path: &Path) -> Option<PathBuf> {
+    let name = path.to_string_lossy();
+    let (stem, n) = name.rsplit_once('.')?;
+    let later = n.len() == 3 && n != "001" && n != "000" && n.bytes().all(|b| b.is_ascii_digit());
+    let first = PathBuf::from(format!("{stem}.001"));
+    (later && !first.exists()).then_some(first)
+}
+
 /// Whether `path` is a later part (`.002`…) of a split archive whose first part exists.
 pub fn is_later_part(path: &Path) -> bool {
     let name = path.to_string_lossy();
