@@ -436,9 +436,11 @@ fn expected_archive_sha256(req: &Request, paths: &[PathBuf], source: &dyn Source
     if let Some((hex, _)) = all.iter().find(|(_, f)| f.as_deref() == Some(name.as_str())) {
         return Ok(Some(hex.clone()));
     }
+    // A file of one bare hash (`NAME.sha256` holding only the hex) is about the archive; a line naming
+    // another file never is (`sha256sum -c` would not use it either).
     match all.as_slice() {
-        [(hex, _)] => Ok(Some(hex.clone())),
-        _ => Err(format!("--archive-sha256 {spec}: no SHA-256 for {name}")),
+        [(hex, None)] => Ok(Some(hex.clone())),
+        _ => Err(format!("--archive-sha256 {spec}: no line for {name} (the file names {} other file(s))", all.len())),
     }
 }
 

@@ -108,3 +108,27 @@ fn split_archive_mistakes_name_the_part() {
     let want = format!("whose first part {} is not there", name(1).display());
     assert!(out.stderr.contains(&want), "{}", out.describe());
 }
+
+/// `--archive-sha256 SUMS` takes the line that names the archive; a file whose only line names another
+/// file is an error (exit 2), never that file's hash; a bare hash file is about the archive.
+#[test]
+fn checksum_files_are_matched_by_name() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = "testdata/archives/oci/signed-p256.tar.zst";
+    let hex = crate::common::sha256_hex(&std::fs::read(archive).expect("archive"));
+    let write = |name: &str, text: String| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let other = write("other.sums", format!("{hex}  other.tar.zst\n"));
+    let out = airlock(["verify-archive", archive, "--archive-sha256", &other]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    assert!(out.stderr.contains("no line for signed-p256.tar.zst"), "{}", out.describe());
+    let named = write("SHA256SUMS", format!("{}  other.tar.zst\n{hex}  signed-p256.tar.zst\n", "0".repeat(64)));
+    let bare = write("bare.sha256", format!("{hex}\n"));
+    for sums in [named, bare] {
+        let out = airlock(["verify-archive", archive, "--archive-sha256", &sums]);
+        assert_eq!(out.code, 0, "{sums}: {}", out.describe());
+    }
+}
