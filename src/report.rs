@@ -101,6 +101,11 @@ pub fn line(r: &ImageResult, ctx: &Context) -> String {
 }
 
 fn raw_line(r: &ImageResult, ctx: &Context) -> String {
+    // with several PATHs, each line names the one its image came from
+    let reference = match (&r.path, ctx.paths.len() > 1) {
+        (Some(path), true) => format!("{} [{path}]", r.reference),
+        _ => r.reference.clone(),
+    };
     if r.passed() {
         let mut parts = Vec::new();
         if r.artifact {
@@ -115,10 +120,10 @@ fn raw_line(r: &ImageResult, ctx: &Context) -> String {
         if !ctx.blobs_checked {
             parts.push("blobs not checked".into());
         }
-        format!("PASS {} ({})", r.reference, parts.join(", "))
+        format!("PASS {reference} ({})", parts.join(", "))
     } else {
         let reasons: Vec<String> = r.errors.iter().map(|e| format!("{}: {}", e.kind, e.message)).collect();
-        format!("FAIL {}: {}", r.reference, reasons.join("; "))
+        format!("FAIL {reference}: {}", reasons.join("; "))
     }
 }
 

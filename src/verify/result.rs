@@ -50,6 +50,9 @@ pub struct ImageResult {
     pub names: Vec<String>,
     /// The original image-list line, when a list was given.
     pub line: Option<String>,
+    /// The PATH the image came from (a registry run has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     #[serde(skip)]
     pub line_no: Option<usize>,
     pub status: Status,
@@ -81,6 +84,7 @@ impl ImageResult {
             reference,
             names: Vec::new(),
             line,
+            path: None,
             line_no,
             status: Status::Pass,
             artifact: false,

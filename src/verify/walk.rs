@@ -90,6 +90,7 @@ fn verify_subject(
 ) -> ImageResult {
     let mut result = ImageResult::new(subject.display.clone(), target.line.clone(), target.line_no);
     result.names = subject.identities.iter().map(|r| r.to_string()).collect();
+    result.path = subject.origin.clone();
     for n in &subject.notes {
         result.note(n.clone());
     }

@@ -285,11 +285,14 @@ fn a_corrupt_layer_byte_is_corrupt() {
 fn zip64_and_old_directory_entries_give_the_same_results() {
     let sigs = [LAYOUTS[0], LAYOUTS[1], LAYOUTS[2], "-p", KEY];
     for extra in [&[][..], &sigs[..]] {
+        // with several PATHs each line names its PATH: compare them with the zip's own path taken out
+        let lines =
+            |zip: &str, out: &crate::common::Output| out.stdout.replace(&root().join(zip).display().to_string(), "ZIP");
         let expected = verify(&root().join(SAVED), extra);
         for other in ["testdata/archives/hangar/zip64.zip", "testdata/archives/hangar/old-dirs.zip"] {
             let out = verify(&root().join(other), extra);
             assert_eq!(out.code, expected.code, "{other}\n{}", out.describe());
-            assert_eq!(out.stdout, expected.stdout, "{other}\n{}", out.describe());
+            assert_eq!(lines(other, &out), lines(SAVED, &expected), "{other}\n{}", out.describe());
         }
     }
 }
