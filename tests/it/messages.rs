@@ -132,3 +132,25 @@ fn checksum_files_are_matched_by_name() {
         assert_eq!(out.code, 0, "{sums}: {}", out.describe());
     }
 }
+
+/// With several PATHs each line names the PATH its image came from; with one PATH it is not repeated.
+#[test]
+fn several_paths_name_their_path() {
+    let key = "testdata/keys/p256.pub";
+    let out =
+        airlock(["verify-archive", "testdata/layouts/signed-p256", "testdata/layouts/multi-corrupt-arm64", "-p", key]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let single = out.line_for("registry.airlock.test/airlock/single:v1").expect("single");
+    assert!(
+        single.starts_with("PASS registry.airlock.test/airlock/single:v1 [testdata/layouts/signed-p256] ("),
+        "{single}"
+    );
+    let multi = out.line_for("registry.airlock.test/airlock/multi:v1").expect("multi");
+    assert!(
+        multi
+            .starts_with("FAIL registry.airlock.test/airlock/multi:v1 [testdata/layouts/multi-corrupt-arm64]: corrupt"),
+        "{multi}"
+    );
+    let one = airlock(["verify-archive", "testdata/layouts/signed-p256", "-p", key]);
+    assert!(!one.stdout.contains('['), "{}", one.describe());
+}
