@@ -138,6 +138,15 @@ pub fn run(req: Request) -> Result<Run, String> {
         None => None,
     };
     let (source, paths, registry) = open(&req, list.as_deref())?;
+    if let Some(r) = &req.reference
+        && list.is_none()
+        && source.entries().iter().all(|e| !e.identities().is_empty())
+    {
+        return Err(format!(
+            "--reference {r} names nothing: every image in {} already carries a name; drop --reference",
+            source.info().location
+        ));
+    }
     check_outputs(&req, source.as_ref())?;
     warn_self_vouching(&req, source.as_ref());
     let expected_sha256 = expected_archive_sha256(&req, &paths, source.as_ref())?;
@@ -146,8 +155,17 @@ pub fn run(req: Request) -> Result<Run, String> {
         None => None,
     };
     let mut targets = verify::plan(source.as_ref(), list.as_deref(), reference.as_ref());
+    let mut empty_shard = false;
     if let Some((k, n)) = req.shard {
+        let all = targets.len();
         targets = targets.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, t)| t).collect();
+        // more pods than images: this shard has nothing to do, which is not a failure of the Job
+        if targets.is_empty() && all > 0 {
+            empty_shard = true;
+            (req.on_message)(Message::Note(format!(
+                "nothing to verify in shard {k}/{n} ({all} image(s) in {n} shards)"
+            )));
+        }
     }
     let mut facts = Context {
         paths: paths.iter().map(|p| p.display().to_string()).collect(),
@@ -166,7 +184,7 @@ pub fn run(req: Request) -> Result<Run, String> {
             duration_seconds: 0.0,
         },
     };
-    let nothing = targets.is_empty();
+    let nothing = targets.is_empty() && !empty_shard;
     let debug = format!("{} image(s) to verify in {}, {} job(s)", targets.len(), source.info().location, req.jobs);
     (req.on_message)(Message::Debug(debug));
     let opts = Options {

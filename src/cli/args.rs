@@ -13,6 +13,10 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Timing and counts on stderr; accepted before the subcommand (hangar's placement) or after it
+    /// [default: off].
+    #[arg(long, global = true, help_heading = "Output")]
+    pub debug: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,9 +159,13 @@ pub struct RegistryArgs {
     /// Auth file (containers auth.json or docker config.json format).
     #[arg(long)]
     pub authfile: Option<PathBuf>,
-    /// Credentials USER:PASS for the registry.
+    /// Credentials USER:PASS for the registry [default: from the auth files].
     #[arg(long)]
     pub creds: Option<String>,
+    /// Credentials from a file whose first line is USER:PASSWORD (`-` reads it from stdin), so the
+    /// password stays out of the process list [default: from the auth files].
+    #[arg(long, value_name = "FILE", conflicts_with = "creds")]
+    pub creds_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -169,8 +177,8 @@ pub struct ListArgs {
     pub registry: RegistryArgs,
     #[arg(long, value_enum, default_value = "table", help_heading = "Output")]
     pub format: ListFormat,
-    /// Time limit for each `docker://` image (`10m`, `30s`).
-    #[arg(long, default_value = "10m", value_parser = airlock::deadline::parse_duration, help_heading = "Limits")]
+    /// Time limit for each `docker://` image, with a unit: `ms`, `s`, `m` or `h` (`10m`, `30s`) [default: 10m].
+    #[arg(long, default_value = "10m", value_parser = parse_timeout, hide_default_value = true, help_heading = "Limits")]
     pub timeout: std::time::Duration,
 }
 
@@ -205,8 +213,11 @@ pub enum SignatureScope {
 /// `--format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
+    /// The audit record as JSON (`.json`).
     Json,
+    /// The same shape as YAML (`.yaml`, `.yml`).
     Yaml,
+    /// One row per platform, hangar v2's columns first (`.csv`).
     Csv,
 }
 
@@ -268,6 +279,10 @@ pub struct Common {
     /// Replace the project of every list line (hangar rules).
     #[arg(long, help_heading = "Input")]
     pub project: Option<String>,
+    /// Any -f LIST line that would be skipped (mirror format, invalid) is an error (exit 2, naming the
+    /// line) [default: off: such a line is skipped with a warning and counted in the summary].
+    #[arg(long, requires = "file", help_heading = "Input")]
+    pub strict_list: bool,
     /// Signed identity `exactRepository` (signatures copied from another registry).
     #[arg(long, help_heading = "Identity")]
     pub exact_repository: Option<String>,
@@ -275,7 +290,8 @@ pub struct Common {
     /// exact-repository:REPO, remap:PREFIX=SIGNEDPREFIX.
     #[arg(long, help_heading = "Identity")]
     pub signed_identity: Option<String>,
-    /// Names the image of a source entry that carries no name.
+    /// Names the image of a source entry that carries no name (a skopeo dir:, a `cosign save` layout, a
+    /// bare-tag entry); an error when no entry needs it, or with -f LIST [default: none].
     #[arg(long, help_heading = "Identity")]
     pub reference: Option<String>,
     /// Which digests must be signed [default: auto; platform with --policy, as containers-image checks
@@ -285,14 +301,15 @@ pub struct Common {
     /// Parallel images and blobs [default: the number of CPUs; 8 for a registry].
     #[arg(short = 'j', long, help_heading = "Limits")]
     pub jobs: Option<usize>,
-    /// Structured per-image results; `-` is stdout.
+    /// Structured per-image results; `-` is stdout (the human lines then go to stderr) [default: none].
     #[arg(short = 'r', long, help_heading = "Output")]
     pub report: Option<PathBuf>,
-    /// The report's format.
-    #[arg(long, value_enum, default_value = "json", help_heading = "Output")]
-    pub format: ReportFormat,
-    /// Per-image time limit (`10m`, `30s`).
-    #[arg(long, default_value = "10m", value_parser = airlock::deadline::parse_duration, help_heading = "Limits")]
+    /// The report's format; needs --report [default: from the --report extension (`.json`, `.yaml`/`.yml`,
+    /// `.csv`); json for `--report -`; any other extension must name it].
+    #[arg(long, value_enum, help_heading = "Output")]
+    pub format: Option<ReportFormat>,
+    /// Per-image time limit, with a unit: `ms`, `s`, `m` or `h` (`10m`, `30s`) [default: 10m].
+    #[arg(long, default_value = "10m", value_parser = parse_timeout, hide_default_value = true, help_heading = "Limits")]
     pub timeout: std::time::Duration,
     /// Largest zstd window accepted (log2): a memory bound for compressed archives.
     #[arg(long, default_value_t = 27, value_parser = clap::value_parser!(u32).range(10..=31), help_heading = "Limits")]
@@ -316,7 +333,30 @@ pub struct Common {
     /// No progress bar.
     #[arg(long, help_heading = "Output")]
     pub no_progress: bool,
-    /// Timing and counts on stderr.
-    #[arg(long, help_heading = "Output")]
-    pub debug: bool,
+}
+
+/// `--timeout`: a duration with its unit. A bare number is refused rather than read as seconds, since
+/// `--timeout 10` may as well have meant minutes.
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("give a unit: {t}s, {t}m"));
+    }
+    airlock::deadline::parse_duration(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timeout_needs_a_unit() {
+        assert_eq!(parse_timeout("10").unwrap_err(), "give a unit: 10s, 10m");
+        assert_eq!(parse_timeout("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_timeout("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_timeout("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_timeout("1ms").unwrap(), Duration::from_millis(1));
+        assert!(parse_timeout("10x").is_err());
+    }
 }

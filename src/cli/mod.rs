@@ -8,7 +8,7 @@ mod output;
 mod request;
 
 use airlock::reference::DockerRef;
-use airlock::session::{self, RegistryRequest};
+use airlock::session;
 use airlock::{listing, report};
 use anyhow::{Result, anyhow};
 use args::{Cli, Command, ListArgs, ListFormat, SignCommand};
@@ -42,8 +42,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::VerifyArchive(v) => verify(request::verify_archive(*v)?),
-        Command::Validate(v) | Command::Sign { command: SignCommand::Validate(v) } => verify(request::validate(*v)?),
+        Command::VerifyArchive(v) => verify(request::verify_archive(*v, cli.debug)?),
+        Command::Validate(v) | Command::Sign { command: SignCommand::Validate(v) } => {
+            verify(request::validate(*v, cli.debug)?)
+        }
         Command::VerifyBlob(b) => blob::run(&b),
         Command::List(l) => list(l),
         Command::Completions { shell } => {
@@ -77,18 +79,7 @@ fn list(args: ListArgs) -> Result<u8> {
     let mut rows = Vec::new();
     let (remote, local): (Vec<&String>, Vec<&String>) = args.paths.iter().partition(|p| p.starts_with("docker://"));
     if !remote.is_empty() {
-        let r = &args.registry;
-        let creds = match &r.creds {
-            Some(c) => c.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())),
-            None => None,
-        };
-        let registry = session::registry(&RegistryRequest {
-            tls_verify: r.tls_verify,
-            cert_dir: r.cert_dir.clone(),
-            authfile: r.authfile.clone(),
-            creds,
-        })
-        .map_err(|e| anyhow!(e))?;
+        let registry = session::registry(&request::registry_request(&args.registry)?).map_err(|e| anyhow!(e))?;
         for r in remote {
             let reference = DockerRef::parse(&r["docker://".len()..]).map_err(|e| anyhow!("{r}: {e}"))?;
             let row = airlock::deadline::scope(Some(args.timeout), || -> Result<listing::Row> {

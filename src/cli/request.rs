@@ -1,13 +1,16 @@
 //! Flags → one library `Request`: defaults that depend on the command, hangar's spellings, and the
 //! checks that need no I/O (shards, credentials). Pure but for reading the environment.
 
-use super::args::{Blobs, Common, SignatureScope, Validate, VerifyArchive};
+use super::args::{Blobs, Common, RegistryArgs, ReportFormat, SignatureScope, Validate, VerifyArchive};
 use super::output;
 use airlock::session::{Keyless, Message, Pattern, RegistryRequest, Request, Sources, TrustRequest};
 use airlock::source::archive::ArchiveOptions;
 use airlock::verify::{BlobMode, Scope};
 use anyhow::{Context as _, Result, anyhow, bail};
-use std::path::PathBuf;
+use clap::ValueEnum as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Where the failed list goes: a path the user gave (checked before work starts), or `validate`'s
 /// default `sign-failed.txt` (a warning when it cannot be written).
@@ -24,6 +27,8 @@ pub struct Presentation {
     pub quiet: bool,
     /// A progress bar (on a TTY only).
     pub progress: bool,
+    /// List lines the run skipped (counted from the library's warnings as they are emitted).
+    pub skipped_lines: Arc<AtomicUsize>,
 }
 
 pub fn blob_mode(b: Blobs) -> BlobMode {
@@ -34,13 +39,13 @@ pub fn blob_mode(b: Blobs) -> BlobMode {
     }
 }
 
-pub fn verify_archive(v: VerifyArchive) -> Result<(Request, Presentation)> {
+pub fn verify_archive(v: VerifyArchive, debug: bool) -> Result<(Request, Presentation)> {
     let failed = v.failed.clone().map(FailedList::Explicit);
     let jobs = default_jobs();
-    request(v.common, Sources::Paths(v.paths), v.file, blob_mode(v.blobs), jobs, failed)
+    request(v.common, Sources::Paths(v.paths), v.file, blob_mode(v.blobs), jobs, failed, debug)
 }
 
-pub fn validate(mut v: Validate) -> Result<(Request, Presentation)> {
+pub fn validate(mut v: Validate, debug: bool) -> Result<(Request, Presentation)> {
     let h = &v.hangar;
     for (given, flag) in [
         (h.auto_yes, "--auto-yes"),
@@ -75,26 +80,50 @@ pub fn validate(mut v: Validate) -> Result<(Request, Presentation)> {
         // a bundle with a corrupt layer.
         Some(path) => {
             let blobs = blob_mode(v.blobs.unwrap_or(Blobs::Verify));
-            request(v.common, Sources::Paths(vec![path]), Some(v.file), blobs, default_jobs(), failed)
+            request(v.common, Sources::Paths(vec![path]), Some(v.file), blobs, default_jobs(), failed, debug)
         }
         None => {
-            let r = &v.registry;
-            let creds = match &r.creds {
-                Some(c) => {
-                    let (u, p) = c.split_once(':').ok_or_else(|| anyhow!("--creds: expected USER:PASS"))?;
-                    Some((u.to_string(), p.to_string()))
-                }
-                None => None,
-            };
-            let registry = RegistryRequest {
-                tls_verify: r.tls_verify,
-                cert_dir: r.cert_dir.clone(),
-                authfile: r.authfile.clone(),
-                creds,
-            };
+            let registry = registry_request(&v.registry)?;
             let blobs = blob_mode(v.blobs.unwrap_or(Blobs::Exist));
-            request(v.common, Sources::Registry(registry), Some(v.file), blobs, 8, failed)
+            request(v.common, Sources::Registry(registry), Some(v.file), blobs, 8, failed, debug)
         }
+    }
+}
+
+/// How to reach a registry, from `--tls-verify`, `--cert-dir`, `--authfile` and `--creds`/`--creds-file`.
+pub fn registry_request(r: &RegistryArgs) -> Result<RegistryRequest> {
+    Ok(RegistryRequest {
+        tls_verify: r.tls_verify,
+        cert_dir: r.cert_dir.clone(),
+        authfile: r.authfile.clone(),
+        creds: credentials(r)?,
+    })
+}
+
+/// `--creds USER:PASS`, or the first line of `--creds-file FILE` (`-`: stdin). No error repeats what was
+/// given: it may hold the password.
+fn credentials(r: &RegistryArgs) -> Result<Option<(String, String)>> {
+    let (line, flag) = match (&r.creds, &r.creds_file) {
+        (Some(c), _) => (c.clone(), "--creds".to_string()),
+        (None, Some(f)) => {
+            let flag = format!("--creds-file {}", f.display());
+            let mut line = String::new();
+            if f.as_os_str() == "-" {
+                std::io::stdin().read_line(&mut line).with_context(|| format!("{flag}: reading stdin"))?;
+            } else {
+                let text = std::fs::read_to_string(f).with_context(|| flag.clone())?;
+                line = text.lines().next().unwrap_or_default().to_string();
+            }
+            let line = line.strip_suffix('\n').unwrap_or(&line);
+            (line.strip_suffix('\r').unwrap_or(line).to_string(), flag)
+        }
+        (None, None) => return Ok(None),
+    };
+    match line.split_once(':') {
+        Some((u, p)) => Ok(Some((u.to_string(), p.to_string()))),
+        None if flag == "--creds" => bail!("--creds: expected USER:PASS (no ':' in the value)"),
+        None if line.is_empty() => bail!("{flag}: the first line is empty; expected USER:PASSWORD"),
+        None => bail!("{flag}: the first line is not USER:PASSWORD (no ':' in it)"),
     }
 }
 
@@ -109,7 +138,19 @@ fn request(
     blobs: BlobMode,
     default_jobs: usize,
     failed: Option<FailedList>,
+    debug: bool,
 ) -> Result<(Request, Presentation)> {
+    report_format(c.report.as_deref(), c.format)?;
+    if let (Some(r), Some(_)) = (&c.reference, &list) {
+        // The plan names images by the list's lines alone: --reference would be ignored.
+        bail!(
+            "--reference {r} names nothing: with -f LIST the list lines name the images (a one-line list \
+             names an unnamed image itself); drop --reference"
+        );
+    }
+    if let (true, Some(list)) = (c.strict_list, &list) {
+        strict_list(list)?;
+    }
     if let Some(FailedList::Explicit(p)) = &failed {
         output::check_writable(p, "--failed")?;
     }
@@ -132,7 +173,9 @@ fn request(
         None if c.policy.is_some() => Scope::Platform,
         None => Scope::Auto,
     };
-    let debug = c.debug;
+    let skipped_lines = Arc::new(AtomicUsize::new(0));
+    let counter = skipped_lines.clone();
+    let list_prefix = list.as_ref().map(|p| format!("{}:", p.display()));
     let request = Request {
         sources,
         list,
@@ -158,18 +201,80 @@ fn request(
         command_line: std::env::args().collect(),
         on_image: None,
         on_message: Box::new(move |m| {
+            if let (Message::Warning(w), Some(prefix)) = (&m, &list_prefix)
+                && is_list_line_warning(w, prefix)
+            {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
             if debug || !matches!(m, Message::Debug(_)) {
                 output::message(&m)
             }
         }),
     };
-    let format = match c.format {
-        super::args::ReportFormat::Json => airlock::report::Format::Json,
-        super::args::ReportFormat::Yaml => airlock::report::Format::Yaml,
-        super::args::ReportFormat::Csv => airlock::report::Format::Csv,
-    };
-    let presentation = Presentation { failed, report: c.report, format, quiet: c.quiet, progress: show_progress };
+    let format = report_format(c.report.as_deref(), c.format)?;
+    let presentation =
+        Presentation { failed, report: c.report, format, quiet: c.quiet, progress: show_progress, skipped_lines };
     Ok((request, presentation))
+}
+
+/// The session reports each skipped list line as a warning `LIST:LINE_NO: why`.
+fn is_list_line_warning(warning: &str, prefix: &str) -> bool {
+    warning
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split_once(": "))
+        .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `--strict-list`: a list line the run would skip is an error, before any work starts.
+fn strict_list(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("image list {}", path.display()))?;
+    let (_, warnings) = airlock::imagelist::parse_list(&text);
+    let Some(first) = warnings.first() else { return Ok(()) };
+    let at = format!("{}:{}: {}", path.display(), first.line_no, first.message);
+    if warnings.len() == 1 {
+        bail!("--strict-list: {at}");
+    }
+    let numbers: Vec<String> = warnings.iter().map(|w| w.line_no.to_string()).collect();
+    bail!("--strict-list: {} lines would be skipped (lines {}); the first: {at}", warnings.len(), numbers.join(", "))
+}
+
+/// `--format`, or the format `--report`'s extension names; never a guess: an extension that names no
+/// format, or `--format` without `--report`, is an error.
+fn report_format(report: Option<&Path>, format: Option<ReportFormat>) -> Result<airlock::report::Format> {
+    use airlock::report::Format;
+    let chosen = match (report, format) {
+        (None, Some(f)) => {
+            let name = f.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+            bail!("--format {name} needs --report FILE (or --report - for stdout)")
+        }
+        (None, None) => ReportFormat::Json,
+        (Some(_), Some(f)) => f,
+        (Some(p), None) if p.as_os_str() == "-" => ReportFormat::Json,
+        (Some(p), None) => {
+            let ext = p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+            match ext.as_deref() {
+                Some("json") => ReportFormat::Json,
+                Some("yaml" | "yml") => ReportFormat::Yaml,
+                Some("csv") => ReportFormat::Csv,
+                Some("xml") => bail!(
+                    "--report {}: JUnit XML is not available in this build; give --format json|yaml|csv",
+                    p.display()
+                ),
+                Some(e) => bail!(
+                    "--report {}: the extension \".{e}\" names no report format; give --format json|yaml|csv",
+                    p.display()
+                ),
+                None => {
+                    bail!("--report {}: no extension to take the format from; give --format json|yaml|csv", p.display())
+                }
+            }
+        }
+    };
+    Ok(match chosen {
+        ReportFormat::Json => Format::Json,
+        ReportFormat::Yaml => Format::Yaml,
+        ReportFormat::Csv => Format::Csv,
+    })
 }
 
 fn trust(c: &Common) -> Result<TrustRequest> {

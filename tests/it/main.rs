@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod docker_archive;
 mod docker_archive_engine;
+mod flags;
 mod hangar_zip;
 mod interop;
 mod keyless;

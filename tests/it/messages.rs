@@ -154,3 +154,35 @@ fn several_paths_name_their_path() {
     let one = airlock(["verify-archive", "testdata/layouts/signed-p256", "-p", key]);
     assert!(!one.stdout.contains('['), "{}", one.describe());
 }
+
+/// Scale-out: 4 shards of a 3-image run verify each image exactly once, their union is the whole run, and the
+/// shard with nothing to do exits 0 and says so (more pods than images must not fail the Job).
+#[test]
+fn four_shards_cover_the_run_and_an_empty_shard_passes() {
+    let mut base: Vec<String> = ["verify-archive", "testdata/layouts/signed-p256", "testdata/layouts/signed-multi-all"]
+        .map(String::from)
+        .to_vec();
+    base.extend(["testdata/layouts/signed-layers3", "-p", "testdata/keys/p256.pub"].map(String::from));
+    let lines = |out: &crate::common::Output| -> Vec<String> {
+        out.stdout.lines().filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL ")).map(String::from).collect()
+    };
+    let whole = airlock(&base);
+    assert_eq!(whole.code, 0, "{}", whole.describe());
+    let mut union = Vec::new();
+    let mut empty = 0;
+    for k in 1..=4 {
+        let out = airlock(base.iter().cloned().chain(["--shard".to_string(), format!("{k}/4")]));
+        assert_eq!(out.code, 0, "shard {k}/4: {}", out.describe());
+        if lines(&out).is_empty() {
+            empty += 1;
+            assert!(out.stderr.contains(&format!("nothing to verify in shard {k}/4")), "{}", out.describe());
+            assert!(!out.stdout.contains("nothing verified"), "{}", out.describe());
+        }
+        union.extend(lines(&out));
+    }
+    let mut all = lines(&whole);
+    all.sort();
+    union.sort();
+    assert_eq!(union, all, "the shards' union is the whole run, each image once");
+    assert_eq!(empty, 1, "3 images over 4 shards leave one shard empty");
+}
