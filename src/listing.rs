@@ -16,9 +16,14 @@ pub struct Row {
     pub platforms: Vec<String>,
     /// Config and layer bytes of every platform.
     pub bytes: u64,
-    /// Signature candidates found for the top digest (`.sig` layers, referrer bundles, `signature-N` files).
+    /// Signature candidates found (`.sig` layers, referrer bundles, `signature-N` files), for the top digest
+    /// and every platform manifest together.
     pub signatures: usize,
-    /// Why the entry could not be read fully, if it could not.
+    /// Of those, the ones on the top digest (an index, or the one manifest).
+    pub signatures_top: usize,
+    /// The PATH holding the image (none for a registry).
+    pub path: Option<String>,
+    /// Why the entry could not be read fully, or a blob it names is missing, if so.
     pub problem: Option<String>,
 }
 
@@ -27,8 +32,11 @@ pub struct Row {
 /// document checked once), reading no layer and checking no signature; the caller's `--timeout`
 /// (`deadline::scope`) bounds it.
 pub fn row(source: &dyn Source, name: String, repo: Option<&DockerRef>, desc: &Desc, origin: Option<String>) -> Row {
-    let count = |which| source.attachments(repo, &desc.digest, which).map(|f| f.candidates.len()).unwrap_or(0);
-    let signatures = count(Attached::Signatures) + count(Attached::Referrers);
+    let count = |digest| {
+        let one = |which| source.attachments(repo, digest, which).map(|f| f.candidates.len()).unwrap_or(0);
+        one(Attached::Signatures) + one(Attached::Referrers)
+    };
+    let path = origin.clone();
     let subject = Subject {
         display: name.clone(),
         identities: repo.cloned().into_iter().collect(),
@@ -39,19 +47,23 @@ pub fn row(source: &dyn Source, name: String, repo: Option<&DockerRef>, desc: &D
     };
     let result = verify::survey(source, subject);
     let problems: Vec<String> = result.errors.iter().map(|e| format!("{}: {}", e.kind, e.message)).collect();
+    let signatures_top = count(&desc.digest);
+    let below: usize = result.platforms.iter().filter(|p| p.digest != desc.digest).map(|p| count(&p.digest)).sum();
     Row {
         reference: name,
         digest: desc.digest.to_string(),
         media_type: desc.media_type.clone(),
         platforms: result.platforms.iter().filter_map(|p| p.platform.clone()).collect(),
         bytes: result.platforms.iter().fold(0u64, |sum, p| sum.saturating_add(p.bytes)),
-        signatures,
+        signatures: signatures_top + below,
+        signatures_top,
+        path,
         problem: (!problems.is_empty()).then(|| problems.join("; ")),
     }
 }
 
 /// A row for an entry whose manifest cannot be located.
-pub fn broken(name: String, e: &crate::source::SourceError) -> Row {
+pub fn broken(name: String, e: &crate::source::SourceError, path: Option<String>) -> Row {
     Row {
         reference: name,
         digest: String::new(),
@@ -59,6 +71,8 @@ pub fn broken(name: String, e: &crate::source::SourceError) -> Row {
         platforms: Vec::new(),
         bytes: 0,
         signatures: 0,
+        signatures_top: 0,
+        path,
         problem: Some(e.to_string()),
     }
 }

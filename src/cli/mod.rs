@@ -4,17 +4,15 @@
 
 mod args;
 mod blob;
+mod list;
 mod output;
 mod request;
 
-use airlock::reference::DockerRef;
 use airlock::session;
-use airlock::{listing, report};
+use airlock::report;
 use anyhow::{Result, anyhow};
-use args::{Cli, Command, ListArgs, ListFormat, SignCommand};
+use args::{Cli, Command, SignCommand};
 use clap::{CommandFactory, Parser};
-use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Runs airlock with the process arguments; returns the exit status.
@@ -47,7 +45,7 @@ fn run(cli: Cli) -> Result<u8> {
             verify(request::validate(*v, cli.debug)?)
         }
         Command::VerifyBlob(b) => blob::run(&b),
-        Command::List(l) => list(l),
+        Command::List(l) => list::run(l),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "airlock", &mut std::io::stdout());
             Ok(0)
@@ -73,62 +71,4 @@ fn verify((mut req, presentation): (session::Request, request::Presentation)) ->
         bar.finish_and_clear();
     }
     output::finish(&run, &presentation)
-}
-
-fn list(args: ListArgs) -> Result<u8> {
-    let mut rows = Vec::new();
-    let (remote, local): (Vec<&String>, Vec<&String>) = args.paths.iter().partition(|p| p.starts_with("docker://"));
-    if !remote.is_empty() {
-        let registry = session::registry(&request::registry_request(&args.registry)?).map_err(|e| anyhow!(e))?;
-        for r in remote {
-            let reference = DockerRef::parse(&r["docker://".len()..]).map_err(|e| anyhow!("{r}: {e}"))?;
-            let row = airlock::deadline::scope(Some(args.timeout), || -> Result<listing::Row> {
-                let desc =
-                    airlock::source::Source::resolve(&registry, &reference).map_err(|e| anyhow!("{reference}: {e}"))?;
-                let desc = desc.ok_or_else(|| anyhow!("{reference}: not found"))?;
-                Ok(listing::row(&registry, reference.to_string(), Some(&reference), &desc, None))
-            })?;
-            rows.push(row);
-        }
-    }
-    if !local.is_empty() {
-        let paths: Vec<PathBuf> = local.iter().map(PathBuf::from).collect();
-        let sources = session::open_paths(&paths, &Default::default()).map_err(|e| anyhow!(e))?;
-        let source = session::one_source(sources);
-        for e in source.entries() {
-            let name = e
-                .full_names
-                .first()
-                .map(|r| r.to_string())
-                .or(e.stored_name.clone())
-                .unwrap_or_else(|| "(unnamed)".into());
-            match &e.descriptor {
-                Ok(desc) => rows.push(airlock::deadline::scope(Some(args.timeout), || {
-                    listing::row(source.as_ref(), name, e.identity(), desc, Some(e.origin.clone()))
-                })),
-                Err(err) => rows.push(listing::broken(name, err)),
-            }
-        }
-    }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match args.format {
-        ListFormat::Table => {
-            for r in &rows {
-                // each field from the input escaped on its own: the tabs between them are the table's
-                let esc = report::escape;
-                let problem = r.problem.as_deref().map(|p| format!("  ({})", esc(p))).unwrap_or_default();
-                let platforms =
-                    if r.platforms.is_empty() { "-".to_string() } else { esc(&r.platforms.join(",")).into_owned() };
-                let (reference, digest) = (esc(&r.reference), esc(&r.digest));
-                let row = format!(
-                    "{reference}\t{digest}\t{platforms}\t{} bytes\t{} signature(s){problem}",
-                    r.bytes, r.signatures
-                );
-                writeln!(out, "{row}")?;
-            }
-        }
-        ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
-    }
-    Ok(0)
 }

@@ -46,7 +46,7 @@ impl Memo {
 }
 
 /// Walks one image as verification would — bounded, each document checked once — for every platform,
-/// reading no layer and checking no signature: what `airlock list` shows of it. The caller's
+/// checking that its blobs exist but reading none, and checking no signature: what `airlock list` shows of it. The caller's
 /// `--timeout` deadline (`deadline::scope`) bounds it.
 pub fn survey(source: &dyn Source, subject: Subject) -> ImageResult {
     let target = Target {
@@ -61,7 +61,7 @@ pub fn survey(source: &dyn Source, subject: Subject) -> ImageResult {
         platforms: crate::oci::platform::PlatformFilter::every(),
         require_platforms: false,
         scope: super::Scope::Platform,
-        blobs: BlobMode::Skip,
+        blobs: BlobMode::Exist,
         jobs: 1,
         timeout: None,
         on_image: None,

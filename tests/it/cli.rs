@@ -443,12 +443,27 @@ fn list_shows_what_a_source_holds() {
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["reference"], "registry.airlock.test/airlock/multi:v1");
     assert_eq!(v[0]["platforms"], serde_json::json!(["linux/amd64", "linux/arm64", "linux/arm/v7"]));
-    // the table: tab-separated fields, each escaped on its own
-    let out = airlock(["list", "testdata/layouts/signed-multi-all"]);
-    let fields: Vec<&str> = out.stdout.lines().next().unwrap_or_default().split('\t').collect();
-    assert_eq!(fields.len(), 5, "{}", out.describe());
-    assert_eq!(fields[0], "registry.airlock.test/airlock/multi:v1");
-    assert_eq!(fields[2], "linux/amd64,linux/arm64,linux/arm/v7");
+    // signatures on the index and on each platform manifest (signed-multi-all: all four)
+    assert_eq!((v[0]["signatures"].as_u64(), v[0]["signatures_top"].as_u64()), (Some(4), Some(1)), "{}", out.stdout);
+    assert_eq!(v[0]["path"], "testdata/layouts/signed-multi-all");
+    // the table: a header, aligned columns, human sizes, short digests
+    let out = airlock(["list", "testdata/layouts/signed-multi-all", "testdata/layouts/missing-blob"]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.describe());
+    let columns =
+        |l: &str| -> Vec<String> { l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect() };
+    assert_eq!(columns(lines[0]), ["REFERENCE", "DIGEST", "PLATFORMS", "SIZE", "SIGNATURES", "PATH", "PROBLEM"]);
+    let multi = columns(lines[1]);
+    assert_eq!(multi[0], "registry.airlock.test/airlock/multi:v1");
+    assert_eq!(multi[1].len(), "sha256:".len() + 12, "{multi:?}");
+    assert_eq!(multi[2], "linux/amd64,linux/arm64,linux/arm/v7");
+    assert!(multi[3].ends_with(" KiB") || multi[3].ends_with(" B"), "{multi:?}");
+    assert_eq!(multi[4], "4 (3 on platforms)");
+    assert_eq!(multi[6], "-");
+    // a missing blob is named in PROBLEM (list checks that blobs exist, reading none)
+    assert!(lines[2].contains("missing: layer sha256:dfcaf402"), "{}", out.describe());
+    let header_at = lines[0].find("PROBLEM").expect("PROBLEM");
+    assert!(lines[2][header_at..].starts_with("missing:"), "aligned under its header: {}", out.describe());
 }
 
 #[test]
