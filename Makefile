@@ -2,7 +2,7 @@
 CARGO ?= cargo
 AIRLOCK := target/debug/airlock
 
-.PHONY: all build demo test lint bench bench-archive bench-remote bench-keyless fixtures clean fuzz
+.PHONY: all build demo test lint bench bench-archive bench-remote bench-keyless fixtures clean fuzz dist
 
 all: build
 
@@ -55,8 +55,37 @@ bench-keyless:
 fixtures:
 	testdata/make-fixtures.sh
 
+# A stripped release binary for old hosts (glibc >= 2.17: RHEL 7/8, SLES 12/15), built with cargo-zigbuild and
+# zig as linker and C compiler (aws-lc-sys, zstd-sys) against glibc 2.17's symbol versions: dist/$(DIST_NAME),
+# its $(DIST_NAME).sha256 (sha256sum -c) and dist/airlock, a symlink to it. Needs `pip install ziglang
+# cargo-zigbuild` (the versions .ci/run pins) and strip (binutils).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+DIST_TARGET := x86_64-unknown-linux-gnu
+DIST_GLIBC := 2.17
+DIST_NAME := airlock-$(VERSION)-x86_64-linux-gnu
+DIST_TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+ZIGBUILD_HINT := pip install ziglang cargo-zigbuild
+
+dist:
+	@cargo-zigbuild --version >/dev/null 2>&1 || \
+		{ echo "make dist: cargo-zigbuild is missing: $(ZIGBUILD_HINT)" >&2; exit 1; }
+	@{ python3 -m ziglang version || zig version; } >/dev/null 2>&1 || \
+		{ echo "make dist: zig is missing (PyPI's ziglang): $(ZIGBUILD_HINT)" >&2; exit 1; }
+	@command -v strip >/dev/null || { echo "make dist: strip is missing (binutils)" >&2; exit 1; }
+	$(CARGO) zigbuild --release --locked --target $(DIST_TARGET).$(DIST_GLIBC)
+	@mkdir -p dist
+	@# Into temp names, then renamed, so that two `make dist` at once never leave a half-written file.
+	tmp=dist/.$(DIST_NAME).$$$$ && trap 'rm -f $$tmp $$tmp.sha256 $$tmp.link' EXIT && \
+		cp $(DIST_TARGET_DIR)/$(DIST_TARGET)/release/airlock $$tmp && strip $$tmp && \
+		echo "$$(sha256sum < $$tmp | cut -d' ' -f1)  $(DIST_NAME)" > $$tmp.sha256 && \
+		ln -s $(DIST_NAME) $$tmp.link && \
+		mv -f $$tmp dist/$(DIST_NAME) && mv -f $$tmp.sha256 dist/$(DIST_NAME).sha256 && mv -fT $$tmp.link dist/airlock
+	@echo "dist/$(DIST_NAME): $$(wc -c < dist/$(DIST_NAME)) bytes, newest glibc symbol version" \
+		"$$(objdump -T dist/$(DIST_NAME) 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)"
+
 clean:
 	$(CARGO) clean
+	rm -rf dist
 
 # Fuzzing (tests/fuzz/README.md): never part of `make test` or CI. Needs the nightly toolchain and
 # `cargo install cargo-fuzz`. Seeds the corpora from testdata, then runs each target for FUZZ_SECONDS

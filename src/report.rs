@@ -17,6 +17,7 @@ pub enum Format {
 }
 
 /// Facts about the run that the report records besides the results.
+#[derive(Clone)]
 pub struct Context {
     pub paths: Vec<String>,
     /// SHA-256 of each source file, when the source is a file.

@@ -21,7 +21,7 @@ use crate::source::registry::auth::CredentialSources;
 use crate::source::registry::client::HttpConfig;
 use crate::source::registry::tls as airlock_tls;
 use crate::source::{self, Source};
-use crate::verify::result::SourceDamage;
+use crate::verify::result::{ImageResult, SourceDamage};
 use crate::verify::{self, BlobMode, ImageHook, Options, Scope, Verification};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,13 +51,39 @@ pub struct Request {
     /// Files the run will write (`--failed`, `--report`), by flag: never inside a source.
     pub outputs: Vec<(&'static str, PathBuf)>,
     pub command_line: Vec<String>,
-    /// Called after each image (progress).
-    pub on_image: Option<ImageHook>,
+    /// Called with each image's result as soon as it and every image before it in the plan are decided
+    /// (SPEC §7: lines as they happen, in a stable order), with the facts a line is written from.
+    pub on_result: Option<ResultHook>,
     /// Warnings and notes for the operator, as they arise.
     pub on_message: Box<dyn Fn(Message) + Send + Sync>,
 }
 
 /// What the operator is told besides the results.
+/// See [`Request::on_result`].
+pub type ResultHook = Box<dyn Fn(&ImageResult, &Context) + Send + Sync>;
+
+/// Results that arrive out of plan order wait here until those before them are in.
+struct InOrder {
+    next: usize,
+    ready: std::collections::BTreeMap<usize, Vec<ImageResult>>,
+}
+
+/// The engine's hook: hands results to `on_result` in plan order, each as soon as it can be.
+fn in_order(on_result: ResultHook, facts: Context) -> ImageHook {
+    let state = std::sync::Mutex::new(InOrder { next: 0, ready: Default::default() });
+    Box::new(move |i, results| {
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        s.ready.insert(i, results.to_vec());
+        while let Some(done) = {
+            let next = s.next;
+            s.ready.remove(&next)
+        } {
+            done.iter().for_each(|r| on_result(r, &facts));
+            s.next += 1;
+        }
+    })
+}
+
 pub enum Message {
     Warning(String),
     Note(String),
@@ -195,7 +221,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         blobs: req.blobs,
         jobs: req.jobs,
         timeout: Some(req.timeout),
-        on_image: req.on_image,
+        on_image: req.on_result.map(|f| in_order(f, facts.clone())),
     };
     let mut run = verify::run(source.as_ref(), targets, &opts);
     if let Some(note) = crate::hints::identity(&run.results) {

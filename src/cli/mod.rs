@@ -8,8 +8,8 @@ mod list;
 mod output;
 mod request;
 
-use airlock::session;
 use airlock::report;
+use airlock::session;
 use anyhow::{Result, anyhow};
 use args::{Cli, Command, SignCommand};
 use clap::{CommandFactory, Parser};
@@ -59,13 +59,7 @@ fn run(cli: Cli) -> Result<u8> {
 
 fn verify((mut req, presentation): (session::Request, request::Presentation)) -> Result<u8> {
     let bar = presentation.progress.then(output::images_progress).flatten();
-    if let Some(bar) = &bar {
-        let bar = bar.clone();
-        req.on_image = Some(Box::new(move |r| {
-            bar.set_message(r.reference.clone());
-            bar.inc(1);
-        }));
-    }
+    req.on_result = Some(output::result_printer(&presentation, bar.clone()));
     let run = session::run(req).map_err(|e| anyhow!(e))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

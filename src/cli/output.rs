@@ -78,23 +78,46 @@ pub fn images_progress() -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// Prints the results and writes the report and the failed list; returns the exit status.
+/// Prints each image's line (and its notes) as it is decided, in plan order, above the progress bar when
+/// there is one; `--report -` sends the lines to stderr so stdout is the document alone.
+pub fn result_printer(p: &Presentation, bar: Option<indicatif::ProgressBar>) -> airlock::session::ResultHook {
+    let (quiet, to_stderr) = (p.quiet, p.report.as_ref().is_some_and(|r| r.as_os_str() == "-"));
+    Box::new(move |r, facts| {
+        let print = || {
+            if !(quiet && r.passed()) {
+                let line = report::line(r, facts);
+                // a closed pipe ends the output, not the verification
+                let _ = if to_stderr {
+                    writeln!(std::io::stderr().lock(), "{line}")
+                } else {
+                    writeln!(std::io::stdout().lock(), "{line}")
+                };
+            }
+            if !quiet {
+                for n in &r.notes {
+                    message(&Message::Note(format!("{}: {n}", r.reference)));
+                }
+            }
+        };
+        match &bar {
+            Some(bar) => {
+                bar.suspend(print);
+                bar.set_message(r.reference.clone());
+                bar.inc(1);
+            }
+            None => print(),
+        }
+    })
+}
+
+/// Prints what follows the lines and writes the report and the failed list; returns the exit status.
 pub fn finish(run: &Run, p: &Presentation) -> Result<u8> {
     let engine = &run.found;
     // `--report -`: stdout is the document alone, the human lines go to stderr (SPEC §1).
     let report_on_stdout = p.report.as_ref().is_some_and(|r| r.as_os_str() == "-");
     let mut out: Box<dyn Write> =
         if report_on_stdout { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
-    for r in &engine.results {
-        if !(p.quiet && r.passed()) {
-            writeln!(out, "{}", report::line(r, &run.facts))?;
-        }
-        if !p.quiet {
-            for n in &r.notes {
-                message(&Message::Note(format!("{}: {n}", r.reference)));
-            }
-        }
-    }
+    // the PASS/FAIL lines were printed as each image was decided (`result_printer`)
     if let Some(signer) = &run.facts.archive_signature {
         message(&Message::Note(format!("archive signature verified with {signer}")));
     }

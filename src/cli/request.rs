@@ -199,7 +199,7 @@ fn request(
         },
         outputs,
         command_line: std::env::args().collect(),
-        on_image: None,
+        on_result: None,
         on_message: Box::new(move |m| {
             if let (Message::Warning(w), Some(prefix)) = (&m, &list_prefix)
                 && is_list_line_warning(w, prefix)

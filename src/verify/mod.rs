@@ -45,7 +45,8 @@ pub enum Scope {
 }
 
 /// A callback run after each image.
-pub type ImageHook = Box<dyn Fn(&ImageResult) + Send + Sync>;
+/// Called as each target is decided, with its place in the plan and its results (from the worker threads).
+pub type ImageHook = Box<dyn Fn(usize, &[ImageResult]) + Send + Sync>;
 
 /// What signatures must satisfy: keys from the command line, or a containers policy.
 pub enum Verification {
@@ -118,11 +119,12 @@ pub fn run(source: &dyn Source, targets: Vec<Target>, opts: &Options) -> Run {
         let shared = Shared::default();
         let per_target: Vec<Vec<ImageResult>> = targets
             .par_iter()
+            .enumerate()
             .with_max_len(1)
-            .map(|t| {
+            .map(|(i, t)| {
                 let results = crate::deadline::scope(opts.timeout, || walk::verify_target(source, t, opts, &shared));
                 if let Some(hook) = &opts.on_image {
-                    results.iter().for_each(hook);
+                    hook(i, &results);
                 }
                 results
             })

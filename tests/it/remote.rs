@@ -1205,3 +1205,43 @@ fn the_audit_record_says_where_it_looked() {
     assert_eq!(mode["identity"], format!("remap:{}=registry.airlock.test", server.addr), "{mode:#}");
     assert!(mode["command_line"].as_array().unwrap().iter().any(|a| a == "validate"), "{mode:#}");
 }
+
+/// Lines as they happen (SPEC §7): with the second image's manifest held back 1.5 s a request, the first image's PASS line
+/// is on stdout long before the run ends, and the lines keep the list's order (the slow copy fails on its
+/// identity: it is signed for another repository).
+#[test]
+fn lines_are_printed_as_each_image_is_decided() {
+    use std::io::BufRead;
+    let content = single_content();
+    let server = Hostile::start(move |req| {
+        // a second repository with the same content, whose manifest is slow
+        let slow = req.path().starts_with("/v2/airlock/slow/");
+        let mut req = req.clone();
+        req.target = req.target.replacen("/v2/airlock/slow/", "/v2/airlock/single/", 1);
+        let response = content.respond(&req);
+        if slow && req.path().contains("/manifests/") { response.delay(Duration::from_millis(1500)) } else { response }
+    });
+    let tmp = Scratch::new();
+    let list = tmp.write("list", &format!("{SINGLE}\nairlock/slow:v1\n"));
+    let remap = format!("remap:{}=registry.airlock.test", server.addr);
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["validate", "-f", &list, "-p", KEY, "--registry", &server.addr, "--tls-verify=false"])
+        .args(["--signed-identity", &remap])
+        .args(["-o", &tmp.s("failed.txt")])
+        .current_dir(crate::common::root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("airlock");
+    let stdout = child.stdout.take().expect("stdout");
+    let lines: Vec<(Duration, String)> =
+        std::io::BufReader::new(stdout).lines().map(|l| (started.elapsed(), l.expect("line"))).collect();
+    child.wait().expect("wait");
+    let first = lines.first().expect("a first line");
+    assert!(first.1.starts_with(&format!("PASS {}/airlock/single:v1", server.addr)), "{lines:?}");
+    assert!(first.0 < Duration::from_secs(1), "the first line waited for the slow image: {lines:?}");
+    let end = lines.last().expect("the summary").0;
+    assert!(end >= Duration::from_millis(1500), "the slow image was not slow: {lines:?}");
+    assert!(lines[1].1.contains("/airlock/slow:v1"), "list order: {lines:?}");
+}
