@@ -14,6 +14,8 @@ pub enum Format {
     Json,
     Yaml,
     Csv,
+    /// JUnit XML for CI systems: one `<testcase>` per image, its reasons in `<failure>`.
+    Junit,
 }
 
 /// Facts about the run that the report records besides the results.
@@ -255,7 +257,62 @@ pub fn render(run: &Run, ctx: &Context, format: Format) -> String {
             out
         }
         Format::Csv => csv(run),
+        Format::Junit => junit(run, ctx),
     }
+}
+
+/// JUnit XML: a `<testsuite>` for the run, a `<testcase>` per image (`classname` its PATH, or `registry`), a
+/// `<failure>` with its reasons when it failed, and one failing case per damaged source.
+fn junit(run: &Run, ctx: &Context) -> String {
+    let x = |s: &str| xml_escape(s);
+    let damaged = run.damaged_sources();
+    let mut cases = String::new();
+    for r in &run.results {
+        let class = r.path.as_deref().unwrap_or("registry");
+        cases.push_str(&format!("  <testcase classname=\"{}\" name=\"{}\"", x(class), x(&r.reference)));
+        if r.passed() {
+            cases.push_str("/>\n");
+            continue;
+        }
+        let reasons: Vec<String> = r.errors.iter().map(|e| format!("{}: {}", e.kind, e.message)).collect();
+        let kind = r.errors.first().map(|e| e.kind.to_string()).unwrap_or_default();
+        cases.push_str(&format!(
+            ">\n    <failure type=\"{}\" message=\"{}\">{}</failure>\n  </testcase>\n",
+            x(&kind),
+            x(&reasons.join("; ")),
+            x(&reasons.join("\n"))
+        ));
+    }
+    for line in damage_lines(run) {
+        cases.push_str(&format!(
+            "  <testcase classname=\"source\" name=\"{}\">\n    <failure type=\"damaged\" message=\"{}\"/>\n  </testcase>\n",
+            x(line.split(':').next().unwrap_or_default()),
+            x(&line)
+        ));
+    }
+    let tests = run.results.len() + damaged;
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"airlock\" tests=\"{tests}\" failures=\"{}\" time=\"{:.3}\">\n{cases}</testsuite>\n",
+        run.failed() + damaged,
+        ctx.mode.duration_seconds
+    )
+}
+
+/// Text for XML attributes and content: the five markup characters as entities; control characters (which
+/// XML 1.0 cannot carry) as their escaped form.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in escape(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// CSV, one row per platform manifest; hangar v2's leading columns first.

@@ -219,6 +219,8 @@ pub enum ReportFormat {
     Yaml,
     /// One row per platform, hangar v2's columns first (`.csv`).
     Csv,
+    /// JUnit XML for CI systems, one test case per image (`.xml`).
+    Junit,
 }
 
 /// Options both verifying commands share.

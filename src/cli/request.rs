@@ -256,16 +256,16 @@ fn report_format(report: Option<&Path>, format: Option<ReportFormat>) -> Result<
                 Some("json") => ReportFormat::Json,
                 Some("yaml" | "yml") => ReportFormat::Yaml,
                 Some("csv") => ReportFormat::Csv,
-                Some("xml") => bail!(
-                    "--report {}: JUnit XML is not available in this build; give --format json|yaml|csv",
-                    p.display()
-                ),
+                Some("xml") => ReportFormat::Junit,
                 Some(e) => bail!(
-                    "--report {}: the extension \".{e}\" names no report format; give --format json|yaml|csv",
+                    "--report {}: the extension \".{e}\" names no report format; give --format json|yaml|csv|junit",
                     p.display()
                 ),
                 None => {
-                    bail!("--report {}: no extension to take the format from; give --format json|yaml|csv", p.display())
+                    bail!(
+                        "--report {}: no extension to take the format from; give --format json|yaml|csv|junit",
+                        p.display()
+                    )
                 }
             }
         }
@@ -274,6 +274,7 @@ fn report_format(report: Option<&Path>, format: Option<ReportFormat>) -> Result<
         ReportFormat::Json => Format::Json,
         ReportFormat::Yaml => Format::Yaml,
         ReportFormat::Csv => Format::Csv,
+        ReportFormat::Junit => Format::Junit,
     })
 }
 

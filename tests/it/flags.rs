@@ -50,7 +50,6 @@ fn report_extension_that_names_no_format_is_refused() {
     for (name, needles) in [
         ("r.txt", &["--report", "\".txt\"", "--format"][..]),
         ("report", &["--report", "no extension", "--format"][..]),
-        ("r.xml", &["--report", "JUnit", "--format"][..]),
     ] {
         let path = dir.path().join(name);
         let out = airlock(["verify-archive", LAYOUT, "-p", KEY, "--report", path.to_str().unwrap()]);
@@ -267,4 +266,36 @@ fn skipped_list_lines_are_counted_and_strict_list_refuses_them() {
     // --strict-list is about a list
     let out = airlock(["verify-archive", LAYOUT, "-p", KEY, "--strict-list"]);
     assert_usage_error(&out, &["--strict-list", "--file"]);
+}
+
+/// `--format junit` (or a `.xml` report): JUnit XML, one test case per image, failures with their kind and
+/// reasons, damaged sources as failing cases; every text from the input escaped for XML.
+#[test]
+fn junit_reports_one_case_per_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("airlock.xml");
+    let out = airlock([
+        "verify-archive",
+        LAYOUT,
+        "testdata/layouts/multi-corrupt-arm64",
+        "-p",
+        KEY,
+        "--report",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let xml = std::fs::read_to_string(&path).unwrap();
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"airlock\""), "{xml}");
+    assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+    assert!(
+        xml.contains(&format!("<testcase classname=\"{LAYOUT}\" name=\"registry.airlock.test/airlock/single:v1\"/>")),
+        "{xml}"
+    );
+    let failing = xml.split("<testcase").find(|c| c.contains("airlock/multi:v1")).expect("the multi case");
+    assert!(failing.contains("<failure type=\"corrupt\" message=\"corrupt: layer sha256:"), "{xml}");
+    assert_eq!(xml.matches("<testcase").count(), xml.matches("</testcase>").count() + 1, "well-formed: {xml}");
+    // the same from --format with a report on stdout
+    let out = airlock(["verify-archive", LAYOUT, "-p", KEY, "--report", "-", "--format", "junit"]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(out.stdout.starts_with("<?xml") && out.stdout.trim_end().ends_with("</testsuite>"), "{}", out.describe());
 }
