@@ -6,6 +6,7 @@ pub mod digest;
 pub mod finding;
 pub mod hints;
 pub mod imagelist;
+pub mod interrupt;
 pub mod listing;
 pub mod oci;
 pub mod reference;

@@ -30,6 +30,8 @@ pub struct Context {
     pub blobs_checked: bool,
     /// The key that verified `--archive-signature`, when one did.
     pub archive_signature: Option<String>,
+    /// Ctrl-C stopped the run: the results are what was decided before it.
+    pub incomplete: bool,
     /// How the run was made (SPEC §7 "the mode of the run").
     pub mode: Mode,
 }
@@ -141,6 +143,9 @@ pub fn summary(run: &Run, ctx: &Context) -> String {
     if !ctx.signatures_checked {
         s.push_str(", signatures not checked");
     }
+    if ctx.incomplete {
+        s.push_str(", interrupted: the images not listed were not verified");
+    }
     if !ctx.blobs_checked {
         s.push_str(", blobs not checked");
     }
@@ -227,7 +232,7 @@ pub fn report_value(run: &Run, ctx: &Context) -> Value {
     };
     let sha: serde_json::Map<String, Value> =
         ctx.file_sha256.iter().map(|(p, h)| (p.clone(), Value::String(h.clone()))).collect();
-    json!({
+    let mut value = json!({
         "tool": "airlock",
         "version": crate::VERSION,
         "time": now_rfc3339(),
@@ -239,7 +244,11 @@ pub fn report_value(run: &Run, ctx: &Context) -> Value {
         "summary": summary,
         "results": run.results,
         "damage": run.damage,
-    })
+    });
+    if ctx.incomplete {
+        value["incomplete"] = Value::Bool(true);
+    }
+    value
 }
 
 /// Renders the report in `format`.

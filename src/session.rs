@@ -146,6 +146,9 @@ pub struct Run {
 impl Run {
     /// 0 every selected image verified, 1 something failed, a source is damaged, or nothing was verified.
     pub fn exit_code(&self) -> u8 {
+        if self.facts.incomplete {
+            return 130;
+        }
         if self.found.failed() > 0 || !self.found.damage.is_empty() || self.nothing { 1 } else { 0 }
     }
 }
@@ -199,6 +202,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         keys: trust.keys.iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect(),
         signatures_checked: trust.verification.is_some(),
         archive_signature: None,
+        incomplete: false,
         blobs_checked: req.blobs != BlobMode::Skip,
         mode: Mode {
             command_line: req.command_line.clone(),
@@ -228,6 +232,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         (req.on_message)(Message::Note(note));
     }
     facts.mode.duration_seconds = started.elapsed().as_secs_f64();
+    facts.incomplete = crate::interrupt::interrupted();
     if let Some(Verification::Policy(p)) = &opts.verification {
         // Policy keys are read when a requirement is evaluated: report the ones that were.
         facts.keys = p.keys().iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect();

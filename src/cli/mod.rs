@@ -60,6 +60,7 @@ fn run(cli: Cli) -> Result<u8> {
 fn verify((mut req, presentation): (session::Request, request::Presentation)) -> Result<u8> {
     let bar = presentation.progress.then(output::images_progress).flatten();
     req.on_result = Some(output::result_printer(&presentation, bar.clone()));
+    airlock::interrupt::install();
     let run = session::run(req).map_err(|e| anyhow!(e))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

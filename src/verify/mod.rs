@@ -122,6 +122,10 @@ pub fn run(source: &dyn Source, targets: Vec<Target>, opts: &Options) -> Run {
             .enumerate()
             .with_max_len(1)
             .map(|(i, t)| {
+                // after Ctrl-C no new image starts; the report says the run is incomplete
+                if crate::interrupt::interrupted() {
+                    return Vec::new();
+                }
                 let results = crate::deadline::scope(opts.timeout, || walk::verify_target(source, t, opts, &shared));
                 if let Some(hook) = &opts.on_image {
                     hook(i, &results);

@@ -1245,3 +1245,51 @@ fn lines_are_printed_as_each_image_is_decided() {
     assert!(end >= Duration::from_millis(1500), "the slow image was not slow: {lines:?}");
     assert!(lines[1].1.contains("/airlock/slow:v1"), "list order: {lines:?}");
 }
+
+/// Ctrl-C (SPEC §7): the image in flight finishes, no new one starts, the report and the failed list hold
+/// what was decided (the report marked incomplete), and the exit status is 130.
+#[test]
+fn ctrl_c_writes_what_was_decided_and_exits_130() {
+    use std::io::BufRead;
+    let content = single_content();
+    let server = Hostile::start(move |req| {
+        let slow = req.path().starts_with("/v2/airlock/slow");
+        let mut req = req.clone();
+        for repo in ["/v2/airlock/slow1/", "/v2/airlock/slow2/"] {
+            req.target = req.target.replacen(repo, "/v2/airlock/single/", 1);
+        }
+        let response = content.respond(&req);
+        if slow && req.path().contains("/manifests/") { response.delay(Duration::from_millis(700)) } else { response }
+    });
+    let tmp = Scratch::new();
+    let list = tmp.write("list", &format!("{SINGLE}\nairlock/slow1:v1\nairlock/slow2:v1\n"));
+    let (report, failed) = (tmp.s("report.json"), tmp.s("failed.txt"));
+    let remap = format!("remap:{}=registry.airlock.test", server.addr);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["validate", "-f", &list, "-p", KEY, "--registry", &server.addr, "--tls-verify=false", "-j", "1"])
+        .args(["--signed-identity", &remap, "--report", &report, "-o", &failed])
+        .current_dir(crate::common::root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("airlock");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a first line").expect("utf8");
+    assert!(first.starts_with("PASS "), "{first}");
+    // the second image is in flight (its manifests are slow): stop the run
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: signalling our own child process, which is still running (its stdout is open)
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let rest: Vec<String> = lines.map(|l| l.expect("utf8")).collect();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{first}\n{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "the summary says so: {rest:?}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("the report")).expect("json");
+    assert_eq!(v["incomplete"], true, "{v:#}");
+    let refs: Vec<&str> =
+        v["results"].as_array().expect("results").iter().filter_map(|r| r["reference"].as_str()).collect();
+    assert!(refs.len() < 3 && !refs.iter().any(|r| r.ends_with("slow2:v1")), "the last image never started: {refs:?}");
+    crate::common::schema::check_report(&v);
+    let listed = std::fs::read_to_string(&failed).unwrap_or_default();
+    assert!(!listed.contains("slow2"), "an image not verified is not a failed one: {listed}");
+}
