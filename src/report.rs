@@ -32,6 +32,8 @@ pub struct Context {
     pub archive_signature: Option<String>,
     /// Ctrl-C stopped the run: the results are what was decided before it.
     pub incomplete: bool,
+    /// Image-list lines skipped (each warned about).
+    pub list_lines_skipped: usize,
     /// How the run was made (SPEC §7 "the mode of the run").
     pub mode: Mode,
 }
@@ -136,6 +138,10 @@ fn raw_line(r: &ImageResult, ctx: &Context) -> String {
 pub fn summary(run: &Run, ctx: &Context) -> String {
     let failed = run.failed();
     let mut s = format!("{} passed, {} failed", run.results.len() - failed, failed);
+    if ctx.list_lines_skipped > 0 {
+        let n = ctx.list_lines_skipped;
+        s.push_str(&format!(", {n} list line{} skipped", if n == 1 { "" } else { "s" }));
+    }
     let damaged = run.damaged_sources();
     if damaged > 0 {
         s.push_str(&format!(", {damaged} source{} damaged", if damaged == 1 { "" } else { "s" }));
@@ -213,6 +219,7 @@ struct Summary {
     failed: usize,
     /// Damaged source PATHs.
     damaged: usize,
+    list_lines_skipped: usize,
     blobs: u64,
     bytes: u64,
 }
@@ -227,6 +234,7 @@ pub fn report_value(run: &Run, ctx: &Context) -> Value {
         passed: run.results.len() - failed,
         failed,
         damaged: run.damaged_sources(),
+        list_lines_skipped: ctx.list_lines_skipped,
         blobs: run.blobs,
         bytes: run.bytes,
     };

@@ -162,9 +162,9 @@ pub fn run(req: Request) -> Result<Run, String> {
         Some(r) => Some(DockerRef::parse(r).map_err(|e| format!("--reference {r}: {e}"))?),
         None => None,
     };
-    let list = match &req.list {
-        Some(p) => Some(read_list(p, &req)?),
-        None => None,
+    let (list, list_lines_skipped) = match &req.list {
+        Some(p) => read_list(p, &req).map(|(lines, skipped)| (Some(lines), skipped))?,
+        None => (None, 0),
     };
     let (source, paths, registry) = open(&req, list.as_deref())?;
     if let Some(r) = &req.reference
@@ -203,6 +203,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         signatures_checked: trust.verification.is_some(),
         archive_signature: None,
         incomplete: false,
+        list_lines_skipped,
         blobs_checked: req.blobs != BlobMode::Skip,
         mode: Mode {
             command_line: req.command_line.clone(),
@@ -337,16 +338,18 @@ fn keyless_trust(k: &Keyless) -> Result<(CertTrust, TrustRoot, bundle::Identity)
     Ok((certificate, root, bundle::Identity { subject: identity, issuer }))
 }
 
-fn read_list(path: &Path, req: &Request) -> Result<Vec<ListLine>, String> {
+/// The list's lines (after `--registry`/`--project`) and how many were skipped, each skipped one warned about.
+fn read_list(path: &Path, req: &Request) -> Result<(Vec<ListLine>, usize), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("image list {}: {e}", path.display()))?;
     let (lines, warnings) = imagelist::parse_list(&text);
-    for w in warnings {
+    for w in &warnings {
         (req.on_message)(Message::Warning(format!("{}:{}: {}", path.display(), w.line_no, w.message)));
     }
-    Ok(lines
+    let lines = lines
         .iter()
         .map(|l| l.with_overrides(req.registry_override.as_deref(), req.project_override.as_deref()))
-        .collect())
+        .collect();
+    Ok((lines, warnings.len()))
 }
 
 /// The opened source, its PATHs (none for a registry), and how a registry is reached.

@@ -124,7 +124,7 @@ pub fn finish(run: &Run, p: &Presentation) -> Result<u8> {
     for line in report::damage_lines(engine) {
         writeln!(out, "{line}")?;
     }
-    writeln!(out, "{}", summary(run, p))?;
+    writeln!(out, "{}", report::summary(engine, &run.facts))?;
     if run.nothing {
         writeln!(out, "nothing verified")?;
     }
@@ -143,21 +143,6 @@ pub fn finish(run: &Run, p: &Presentation) -> Result<u8> {
         write_failed(failed, engine)?;
     }
     Ok(run.exit_code())
-}
-
-/// The library's summary with the list lines skipped after the counts: `N passed, M failed, K list
-/// lines skipped, …`.
-fn summary(run: &Run, p: &Presentation) -> String {
-    let s = report::summary(&run.found, &run.facts);
-    let skipped = p.skipped_lines.load(std::sync::atomic::Ordering::Relaxed);
-    if skipped == 0 {
-        return s;
-    }
-    let lines = format!(", {skipped} list line{} skipped", if skipped == 1 { "" } else { "s" });
-    match s.split_once(" failed") {
-        Some((head, tail)) => format!("{head} failed{lines}{tail}"),
-        None => format!("{s}{lines}"),
-    }
 }
 
 fn write_failed(failed: &FailedList, run: &airlock::verify::Run) -> Result<()> {

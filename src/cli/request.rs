@@ -9,8 +9,6 @@ use airlock::verify::{BlobMode, Scope};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::ValueEnum as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Where the failed list goes: a path the user gave (checked before work starts), or `validate`'s
 /// default `sign-failed.txt` (a warning when it cannot be written).
@@ -27,8 +25,6 @@ pub struct Presentation {
     pub quiet: bool,
     /// A progress bar (on a TTY only).
     pub progress: bool,
-    /// List lines the run skipped (counted from the library's warnings as they are emitted).
-    pub skipped_lines: Arc<AtomicUsize>,
 }
 
 pub fn blob_mode(b: Blobs) -> BlobMode {
@@ -173,9 +169,6 @@ fn request(
         None if c.policy.is_some() => Scope::Platform,
         None => Scope::Auto,
     };
-    let skipped_lines = Arc::new(AtomicUsize::new(0));
-    let counter = skipped_lines.clone();
-    let list_prefix = list.as_ref().map(|p| format!("{}:", p.display()));
     let request = Request {
         sources,
         list,
@@ -201,28 +194,14 @@ fn request(
         command_line: std::env::args().collect(),
         on_result: None,
         on_message: Box::new(move |m| {
-            if let (Message::Warning(w), Some(prefix)) = (&m, &list_prefix)
-                && is_list_line_warning(w, prefix)
-            {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
             if debug || !matches!(m, Message::Debug(_)) {
                 output::message(&m)
             }
         }),
     };
     let format = report_format(c.report.as_deref(), c.format)?;
-    let presentation =
-        Presentation { failed, report: c.report, format, quiet: c.quiet, progress: show_progress, skipped_lines };
+    let presentation = Presentation { failed, report: c.report, format, quiet: c.quiet, progress: show_progress };
     Ok((request, presentation))
-}
-
-/// The session reports each skipped list line as a warning `LIST:LINE_NO: why`.
-fn is_list_line_warning(warning: &str, prefix: &str) -> bool {
-    warning
-        .strip_prefix(prefix)
-        .and_then(|rest| rest.split_once(": "))
-        .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `--strict-list`: a list line the run would skip is an error, before any work starts.

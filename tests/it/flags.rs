@@ -247,6 +247,8 @@ fn skipped_list_lines_are_counted_and_strict_list_refuses_them() {
         "{}",
         out.describe()
     );
+    // the audit record counts them too
+    assert_eq!(out.report()["summary"]["list_lines_skipped"], 2, "{}", out.describe());
 
     let out = airlock(["verify-archive", LAYOUT, "-f", list, "-p", KEY, "--strict-list"]);
     assert_usage_error(&out, &["--strict-list", "2 lines would be skipped (lines 3, 4)", &format!("{list}:3: ")]);
