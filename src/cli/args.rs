@@ -22,8 +22,10 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Verify OCI layouts, skopeo dir: directories and image archives, offline.
+    #[command(after_help = super::man::VERIFY_ARCHIVE_EXAMPLES)]
     VerifyArchive(Box<VerifyArchive>),
     /// hangar `sign validate` compatible: verify the images of a list (against --source PATH).
+    #[command(after_help = super::man::VALIDATE_EXAMPLES)]
     Validate(Box<Validate>),
     /// hangar compatibility: `airlock sign validate` is `airlock validate`.
     Sign {
@@ -32,14 +34,18 @@ pub enum Command {
     },
     /// Verify one file (or `sha256:HEX`) against a sigstore bundle, offline (the sigstore-conformance
     /// verify-bundle protocol).
-    #[command(visible_alias = "verify-bundle")]
+    #[command(visible_alias = "verify-bundle", after_help = super::man::VERIFY_BLOB_EXAMPLES)]
     VerifyBlob(Box<VerifyBlob>),
     /// List what a source holds: images, platforms, signatures.
+    #[command(after_help = super::man::LIST_EXAMPLES)]
     List(ListArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
-    /// Print the man page.
-    Man,
+    /// Print the man page: the tool's, or one subcommand's (`airlock man verify-archive`).
+    Man {
+        /// verify-archive, validate, verify-blob or list.
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]

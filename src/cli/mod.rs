@@ -5,6 +5,7 @@
 mod args;
 mod blob;
 mod list;
+mod man;
 mod output;
 mod request;
 
@@ -50,10 +51,7 @@ fn run(cli: Cli) -> Result<u8> {
             clap_complete::generate(shell, &mut Cli::command(), "airlock", &mut std::io::stdout());
             Ok(0)
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-            Ok(0)
-        }
+        Command::Man { subcommand } => man::run(subcommand.as_deref()),
     }
 }
 

@@ -435,6 +435,29 @@ fn version_and_completions() {
     assert!(out.code == 0 && out.stdout.contains(".TH"));
 }
 
+/// `airlock man SUBCOMMAND`: a page per subcommand with EXIT STATUS, EXAMPLES, ENVIRONMENT and FILES; the same
+/// examples end its `--help`; an unknown subcommand is exit 2.
+#[test]
+fn man_pages_per_subcommand_and_help_examples() {
+    for sub in ["verify-archive", "validate", "verify-blob", "list"] {
+        let out = airlock(["man", sub]);
+        assert_eq!(out.code, 0, "{sub}: {}", out.describe());
+        assert!(out.stdout.contains(&format!(".TH airlock-{sub} 1")), "{sub}: {}", out.stdout);
+        for section in
+            ["NAME", "SYNOPSIS", "OPTIONS", "\"EXIT STATUS\"", "\"EXAMPLES\"", "\"ENVIRONMENT\"", "\"FILES\""]
+        {
+            assert!(out.stdout.contains(&format!(".SH {section}\n")), "{sub}: no {section}");
+        }
+        assert!(out.stdout.contains(&format!("airlock {sub} ")), "{sub}: examples name the subcommand");
+        let help = airlock([sub, "--help"]);
+        assert_eq!(help.code, 0, "{}", help.describe());
+        assert!(help.stdout.contains("Examples:\n  airlock "), "{sub} --help: {}", help.stdout);
+    }
+    let out = airlock(["man", "nope"]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    assert!(out.stderr.contains("man nope: no such subcommand"), "{}", out.describe());
+}
+
 #[test]
 fn list_shows_what_a_source_holds() {
     let out = airlock(["list", "testdata/layouts/signed-multi-all", "--format", "json"]);
