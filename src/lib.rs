@@ -8,6 +8,7 @@ pub mod hints;
 pub mod imagelist;
 pub mod interrupt;
 pub mod listing;
+pub mod merge;
 pub mod oci;
 pub mod reference;
 pub mod report;

@@ -39,6 +39,11 @@ pub enum Command {
     /// List what a source holds: images, platforms, signatures.
     #[command(after_help = super::man::LIST_EXAMPLES)]
     List(ListArgs),
+    /// Work with reports: `airlock report merge r1.json r2.json … -o all.json` joins the shards of one run.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// Print the man page: the tool's, or one subcommand's (`airlock man verify-archive`).
@@ -76,6 +81,20 @@ pub struct VerifyBlob {
     /// sigstore-conformance's staging switch: airlock has no built-in roots, so give --trusted-root instead.
     #[arg(long, hide = true)]
     pub staging: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Join the JSON reports of one run's shards (`--shard K/N`) into one audit record; reports of different
+    /// runs (version, keys, sources, options), overlapping shards or a missing shard are refused.
+    Merge {
+        /// The shards' JSON reports.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// The merged report (`-` for stdout).
+        #[arg(short = 'o', long = "output", required = true)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -12,7 +12,7 @@ mod request;
 use airlock::report;
 use airlock::session;
 use anyhow::{Result, anyhow};
-use args::{Cli, Command, SignCommand};
+use args::{Cli, Command, ReportCommand, SignCommand};
 use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 
@@ -47,6 +47,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::VerifyBlob(b) => blob::run(&b),
         Command::List(l) => list::run(l),
+        Command::Report { command: ReportCommand::Merge { reports, output } } => merge_reports(&reports, &output),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "airlock", &mut std::io::stdout());
             Ok(0)
@@ -64,4 +65,23 @@ fn verify((mut req, presentation): (session::Request, request::Presentation)) ->
         bar.finish_and_clear();
     }
     output::finish(&run, &presentation)
+}
+
+/// `airlock report merge`: exit 0 merged, 2 refused (with the reason).
+fn merge_reports(files: &[std::path::PathBuf], output: &std::path::Path) -> Result<u8> {
+    let mut reports = Vec::new();
+    for f in files {
+        let text = std::fs::read(f).map_err(|e| anyhow!("{}: {e}", f.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| anyhow!("{}: not a JSON report: {e}", f.display()))?;
+        reports.push((f.display().to_string(), value));
+    }
+    let merged = airlock::merge::merge(&reports).map_err(|e| anyhow!(e))?;
+    let text = format!("{}\n", serde_json::to_string_pretty(&merged)?);
+    if output.as_os_str() == "-" {
+        std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
+    } else {
+        report::write_atomic(output, text.as_bytes()).map_err(|e| anyhow!("--output {}: {e}", output.display()))?;
+    }
+    Ok(0)
 }

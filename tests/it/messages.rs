@@ -186,3 +186,57 @@ fn four_shards_cover_the_run_and_an_empty_shard_passes() {
     assert_eq!(union, all, "the shards' union is the whole run, each image once");
     assert_eq!(empty, 1, "3 images over 4 shards leave one shard empty");
 }
+
+/// `airlock report merge`: the 4 shards' reports of a 3-image run join into one record with the whole run's
+/// results and summary (valid against the schema); a missing shard, a shard twice and a shard of another run
+/// (other keys) are refused.
+#[test]
+fn shard_reports_merge_into_the_whole_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = [
+        "verify-archive",
+        "testdata/layouts/signed-p256",
+        "testdata/layouts/signed-multi-all",
+        "testdata/layouts/signed-layers3",
+    ];
+    let run = |extra: &[&str], name: &str| -> String {
+        let report = tmp.path().join(name).display().to_string();
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).chain(["--report", &report]).collect();
+        let out = airlock(&args);
+        assert_eq!(out.code, 0, "{}", out.describe());
+        report
+    };
+    let whole = run(&["-p", "testdata/keys/p256.pub"], "whole.json");
+    let shards: Vec<String> = (1..=4)
+        .map(|k| run(&["-p", "testdata/keys/p256.pub", "--shard", &format!("{k}/4")], &format!("r{k}.json")))
+        .collect();
+    let merged = tmp.path().join("all.json").display().to_string();
+    let args: Vec<&str> =
+        ["report", "merge"].into_iter().chain(shards.iter().map(String::as_str)).chain(["-o", &merged]).collect();
+    let out = airlock(&args);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let read = |p: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).expect("report")).expect("json")
+    };
+    let (merged, whole) = (read(&merged), read(&whole));
+    crate::common::schema::check_report(&merged);
+    let refs = |v: &serde_json::Value| -> Vec<String> {
+        let mut r: Vec<String> =
+            v["results"].as_array().expect("results").iter().map(|r| r["reference"].to_string()).collect();
+        r.sort();
+        r
+    };
+    assert_eq!(refs(&merged), refs(&whole));
+    for field in ["images", "passed", "failed", "blobs", "bytes"] {
+        assert_eq!(merged["summary"][field], whole["summary"][field], "summary.{field}");
+    }
+    let refused = |reports: &[&str], reason: &str| {
+        let out = airlock(["report", "merge"].into_iter().chain(reports.iter().copied()).chain(["-o", "-"]));
+        assert_eq!(out.code, 2, "{}", out.describe());
+        assert!(out.stderr.contains(reason), "want {reason:?}: {}", out.describe());
+    };
+    refused(&[&shards[0], &shards[1], &shards[2]], "shard(s) 4/4 missing");
+    refused(&[&shards[0], &shards[0], &shards[1], &shards[2], &shards[3]], "given twice");
+    let other = run(&["-p", "testdata/keys/other.pub", "-p", "testdata/keys/p256.pub", "--shard", "4/4"], "other.json");
+    refused(&[&shards[0], &shards[1], &shards[2], &other], "keys differs");
+}
