@@ -60,7 +60,8 @@ pub struct Request {
 
 /// What the operator is told besides the results.
 /// See [`Request::on_result`].
-pub type ResultHook = Box<dyn Fn(&ImageResult, &Context) + Send + Sync>;
+/// Called with one image's result, the facts its line is written from, and the number of targets in the plan.
+pub type ResultHook = Box<dyn Fn(&ImageResult, &Context, usize) + Send + Sync>;
 
 /// Results that arrive out of plan order wait here until those before them are in.
 struct InOrder {
@@ -69,7 +70,7 @@ struct InOrder {
 }
 
 /// The engine's hook: hands results to `on_result` in plan order, each as soon as it can be.
-fn in_order(on_result: ResultHook, facts: Context) -> ImageHook {
+fn in_order(on_result: ResultHook, facts: Context, planned: usize) -> ImageHook {
     let state = std::sync::Mutex::new(InOrder { next: 0, ready: Default::default() });
     Box::new(move |i, results| {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -78,7 +79,7 @@ fn in_order(on_result: ResultHook, facts: Context) -> ImageHook {
             let next = s.next;
             s.ready.remove(&next)
         } {
-            done.iter().for_each(|r| on_result(r, &facts));
+            done.iter().for_each(|r| on_result(r, &facts, planned));
             s.next += 1;
         }
     })
@@ -216,6 +217,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         },
     };
     let nothing = targets.is_empty() && !empty_shard;
+    let planned = targets.len();
     let debug = format!("{} image(s) to verify in {}, {} job(s)", targets.len(), source.info().location, req.jobs);
     (req.on_message)(Message::Debug(debug));
     let opts = Options {
@@ -226,7 +228,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         blobs: req.blobs,
         jobs: req.jobs,
         timeout: Some(req.timeout),
-        on_image: req.on_result.map(|f| in_order(f, facts.clone())),
+        on_image: req.on_result.map(|f| in_order(f, facts.clone(), planned)),
     };
     let mut run = verify::run(source.as_ref(), targets, &opts);
     if let Some(note) = crate::hints::identity(&run.results) {

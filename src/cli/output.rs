@@ -40,14 +40,15 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
-/// A bytes progress bar for the one pass over a compressed archive, only when stderr is a terminal.
+/// A bytes progress bar for the one hashing pass (a compressed archive, a folder), only when stderr is a
+/// terminal.
 pub fn bytes_progress() -> Option<airlock::source::archive::Progress> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
     let bar = indicatif::ProgressBar::new(0);
     let style = indicatif::ProgressStyle::with_template(
-        "reading {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}, ETA {eta}",
+        "hashing {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}, ETA {eta}",
     )
     .map(|s| s.progress_chars("=> "));
     if let Ok(style) = style {
@@ -82,7 +83,7 @@ pub fn images_progress() -> Option<indicatif::ProgressBar> {
 /// there is one; `--report -` sends the lines to stderr so stdout is the document alone.
 pub fn result_printer(p: &Presentation, bar: Option<indicatif::ProgressBar>) -> airlock::session::ResultHook {
     let (quiet, to_stderr) = (p.quiet, p.report.as_ref().is_some_and(|r| r.as_os_str() == "-"));
-    Box::new(move |r, facts| {
+    Box::new(move |r, facts, planned| {
         let print = || {
             if !(quiet && r.passed()) {
                 let line = report::line(r, facts);
@@ -101,6 +102,7 @@ pub fn result_printer(p: &Presentation, bar: Option<indicatif::ProgressBar>) -> 
         };
         match &bar {
             Some(bar) => {
+                bar.set_length(planned as u64);
                 bar.suspend(print);
                 bar.set_message(r.reference.clone());
                 bar.inc(1);

@@ -65,13 +65,13 @@ pub fn open(path: &Path, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenEr
     if meta.is_dir() {
         let layout_marker = ["oci-layout", "index.json"].iter().any(|f| path.join(f).symlink_metadata().is_ok());
         if layout_marker {
-            return Ok(match Layout::open(Dir::new(path)) {
+            return Ok(match Layout::open(Dir::new(path).with_progress(opts.progress.clone())) {
                 Ok(layout) => Box::new(layout),
                 Err(e) => Box::new(Broken { location: shown, damage: vec![e] }),
             });
         }
         if manifest_is_array(&path.join("manifest.json")) {
-            return match DockerArchive::open(Dir::new(path)) {
+            return match DockerArchive::open(Dir::new(path).with_progress(opts.progress.clone())) {
                 Ok(Some(d)) => Ok(Box::new(d)),
                 Ok(None) => Err(OpenError::Unrecognised(shown)),
                 Err(e) => Ok(Box::new(Broken { location: shown, damage: vec![e] })),

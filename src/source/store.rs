@@ -4,6 +4,7 @@
 //! largest first.
 
 use super::SourceError;
+use super::archive::Progress;
 use crate::digest::{Algorithm, Digest, Hasher, Mismatch, VerifyingReader, read_verified};
 use crate::oci::METADATA_LIMIT;
 use rayon::prelude::*;
@@ -31,6 +32,10 @@ pub trait Files: Send + Sync {
     }
     /// (path, SHA-256) of the archive file behind the files, when it is one.
     fn file_sha256(&self) -> Option<(String, String)> {
+        None
+    }
+    /// Where the one hashing pass reports (bytes hashed, bytes in all) as it goes (a progress bar).
+    fn progress(&self) -> Option<Progress> {
         None
     }
 
@@ -82,6 +87,7 @@ pub struct Dir {
     root: PathBuf,
     files: Vec<(String, u64)>,
     damage: Vec<(String, SourceError)>,
+    progress: Option<Progress>,
 }
 
 impl Dir {
@@ -110,7 +116,7 @@ impl Dir {
                 Err(e) => damage.push((rel.clone(), SourceError::Io(format!("{rel}: {e}")))),
             }
         }
-        Dir { root: root.to_path_buf(), files, damage }
+        Dir { root: root.to_path_buf(), files, damage, progress: None }
     }
 
     /// Opens a regular file under the root, refusing links and anything that is not a plain file.
@@ -128,9 +134,21 @@ impl Dir {
     }
 }
 
+impl Dir {
+    /// The same folder, its hashing pass reported to `progress`.
+    pub fn with_progress(mut self, progress: Option<Progress>) -> Dir {
+        self.progress = progress;
+        self
+    }
+}
+
 impl Files for Dir {
     fn location(&self) -> String {
         self.root.display().to_string()
+    }
+
+    fn progress(&self) -> Option<Progress> {
+        self.progress.clone()
     }
 
     fn files(&self) -> Vec<(String, u64)> {
@@ -217,10 +235,10 @@ impl<F: Files> Blobs<F> {
         if !hash {
             return Ok(());
         }
-        self.hash_one(entry)
+        self.hash_one(entry, &|_| {})
     }
 
-    fn hash_one(&self, entry: &BlobEntry) -> Result<(), SourceError> {
+    fn hash_one(&self, entry: &BlobEntry, tick: &(dyn Fn(u64) + Sync)) -> Result<(), SourceError> {
         if let Some(actual) = self.files.prehashed(&entry.name) {
             if actual == &entry.digest {
                 return Ok(());
@@ -232,7 +250,7 @@ impl<F: Files> Blobs<F> {
             return r.clone();
         }
         let result = self.open(entry).and_then(|r| {
-            VerifyingReader::new(r, &entry.digest, entry.size)
+            VerifyingReader::new(Ticking { inner: r, tick }, &entry.digest, entry.size)
                 .finish()
                 .map_err(|e| SourceError::from_read(&entry.name, e))
         });
@@ -249,11 +267,18 @@ impl<F: Files> Blobs<F> {
         let mut order: Vec<&BlobEntry> = self.blobs.iter().collect();
         order.sort_by_key(|b| std::cmp::Reverse(b.size));
         let origin = self.files.location();
+        let (progress, done) = (self.files.progress(), std::sync::atomic::AtomicU64::new(0));
+        let total: u64 = self.blobs.iter().map(|b| b.size).sum();
+        let tick = |n: u64| {
+            if let Some(report) = &progress {
+                report(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n, total);
+            }
+        };
         let mut problems: Vec<super::Damage> = order
             .par_iter()
             .with_max_len(1)
             .filter_map(|e| {
-                self.hash_one(e).err().map(|error| super::Damage {
+                self.hash_one(e, &tick).err().map(|error| super::Damage {
                     origin: origin.clone(),
                     entry: e.name.clone(),
                     digest: Some(e.digest.clone()),
@@ -281,6 +306,20 @@ impl<F: Files> Blobs<F> {
         let mut info = super::Info::at(self.files.location(), self.files.paths());
         info.files = self.files.file_sha256().into_iter().collect();
         info
+    }
+}
+
+/// A reader that tells `tick` how many bytes each read gave.
+struct Ticking<'a, R> {
+    inner: R,
+    tick: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: Read> Read for Ticking<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.tick)(n as u64);
+        Ok(n)
     }
 }
 

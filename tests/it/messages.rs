@@ -240,3 +240,28 @@ fn shard_reports_merge_into_the_whole_run() {
     let other = run(&["-p", "testdata/keys/other.pub", "-p", "testdata/keys/p256.pub", "--shard", "4/4"], "other.json");
     refused(&[&shards[0], &shards[1], &shards[2], &other], "keys differs");
 }
+
+/// On a terminal (a real pty, made by util-linux `script`): a directory source shows the hashing bar (bytes
+/// of the blobs) and the images bar (`1/1 images`), the PASS line is printed above them, and nothing of the
+/// bars reaches a pipe.
+#[test]
+fn progress_bars_on_a_terminal_and_not_on_a_pipe() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("tty.log");
+    let bin = env!("CARGO_BIN_EXE_airlock");
+    let command = format!("{bin} verify-archive testdata/layouts/signed-p256 -p testdata/keys/p256.pub");
+    let status = std::process::Command::new("script")
+        .args(["-qfec", &command, log.to_str().expect("utf8")])
+        .current_dir(crate::common::root())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("script (util-linux) runs the command on a pty");
+    assert!(status.success(), "{status:?}");
+    let tty = String::from_utf8_lossy(&std::fs::read(&log).expect("the pty log")).into_owned();
+    assert!(tty.contains("hashing ") && tty.contains("/2.07 KiB"), "no hashing bar for a folder: {tty}");
+    assert!(tty.contains("1/1 images"), "no images bar: {tty}");
+    assert!(tty.contains("PASS registry.airlock.test/airlock/single:v1 (1 platform"), "{tty}");
+    let piped = airlock(["verify-archive", "testdata/layouts/signed-p256", "-p", "testdata/keys/p256.pub"]);
+    assert!(!piped.stderr.contains("hashing") && !piped.stderr.contains("images, ETA"), "{}", piped.describe());
+}
