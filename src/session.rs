@@ -168,15 +168,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         None => (None, 0),
     };
     let (source, paths, registry) = open(&req, list.as_deref())?;
-    if let Some(r) = &req.reference
-        && list.is_none()
-        && source.entries().iter().all(|e| !e.identities().is_empty())
-    {
-        return Err(format!(
-            "--reference {r} names nothing: every image in {} already carries a name; drop --reference",
-            source.info().location
-        ));
-    }
+    check_reference(&req, list.is_some(), source.as_ref())?;
     check_outputs(&req, source.as_ref())?;
     warn_self_vouching(&req, source.as_ref());
     let expected_sha256 = expected_archive_sha256(&req, &paths, source.as_ref())?;
@@ -184,19 +176,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         Some(f) => Some(std::fs::read(f).map_err(|e| format!("--archive-signature {}: {e}", f.display()))?),
         None => None,
     };
-    let mut targets = verify::plan(source.as_ref(), list.as_deref(), reference.as_ref());
-    let mut empty_shard = false;
-    if let Some((k, n)) = req.shard {
-        let all = targets.len();
-        targets = targets.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, t)| t).collect();
-        // more pods than images: this shard has nothing to do, which is not a failure of the Job
-        if targets.is_empty() && all > 0 {
-            empty_shard = true;
-            (req.on_message)(Message::Note(format!(
-                "nothing to verify in shard {k}/{n} ({all} image(s) in {n} shards)"
-            )));
-        }
-    }
+    let (targets, empty_shard) = shard(verify::plan(source.as_ref(), list.as_deref(), reference.as_ref()), &req);
     let mut facts = Context {
         paths: paths.iter().map(|p| p.display().to_string()).collect(),
         file_sha256: source.info().files,
@@ -253,6 +233,30 @@ pub fn run(req: Request) -> Result<Run, String> {
         run.bytes
     )));
     Ok(Run { found: run, facts, nothing })
+}
+
+/// `--reference` names the image of an entry that carries no name: when there is none, it names nothing.
+fn check_reference(req: &Request, listed: bool, source: &dyn Source) -> Result<(), String> {
+    match &req.reference {
+        Some(r) if !listed && source.entries().iter().all(|e| !e.identities().is_empty()) => Err(format!(
+            "--reference {r} names nothing: every image in {} already carries a name; drop --reference",
+            source.info().location
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `--shard K/N`: every N-th target from the K-th; whether this shard is empty while the run is not (more
+/// pods than images: nothing to do, which is not a failure of the Job).
+fn shard(targets: Vec<verify::Target>, req: &Request) -> (Vec<verify::Target>, bool) {
+    let Some((k, n)) = req.shard else { return (targets, false) };
+    let all = targets.len();
+    let mine: Vec<_> = targets.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, t)| t).collect();
+    let empty = mine.is_empty() && all > 0;
+    if empty {
+        (req.on_message)(Message::Note(format!("nothing to verify in shard {k}/{n} ({all} image(s) in {n} shards)")));
+    }
+    (mine, empty)
 }
 
 /// The trust of a run, loaded: what signatures must satisfy, the keys for the report, the identity rule.
