@@ -241,27 +241,33 @@ fn shard_reports_merge_into_the_whole_run() {
     refused(&[&shards[0], &shards[1], &shards[2], &other], "keys differs");
 }
 
-/// On a terminal (a real pty, made by util-linux `script`): a directory source shows the hashing bar (bytes
-/// of the blobs) and the images bar (`1/1 images`), the PASS line is printed above them, and nothing of the
-/// bars reaches a pipe.
+/// On a terminal (a real pty, made by util-linux `script`): a directory source and a plain tar show the
+/// hashing bar (bytes of the blobs) and the images bar (`1/1 images`), the PASS line is printed above them,
+/// and nothing of the bars reaches a pipe.
 #[test]
 fn progress_bars_on_a_terminal_and_not_on_a_pipe() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("tty.log");
+    let layout = crate::common::root().join("testdata/layouts/signed-p256");
+    let forms = crate::archives::forms(&layout);
+    let tar = forms.iter().find(|(f, p)| f != "dir" && p.extension().is_some_and(|e| e == "tar")).expect("a plain tar");
     let bin = env!("CARGO_BIN_EXE_airlock");
-    let command = format!("{bin} verify-archive testdata/layouts/signed-p256 -p testdata/keys/p256.pub");
-    let status = std::process::Command::new("script")
-        .args(["-qfec", &command, log.to_str().expect("utf8")])
-        .current_dir(crate::common::root())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("script (util-linux) runs the command on a pty");
-    assert!(status.success(), "{status:?}");
-    let tty = String::from_utf8_lossy(&std::fs::read(&log).expect("the pty log")).into_owned();
-    assert!(tty.contains("hashing ") && tty.contains("/2.07 KiB"), "no hashing bar for a folder: {tty}");
-    assert!(tty.contains("1/1 images"), "no images bar: {tty}");
-    assert!(tty.contains("PASS registry.airlock.test/airlock/single:v1 (1 platform"), "{tty}");
+    for (i, source) in [layout.clone(), tar.1.clone()].iter().enumerate() {
+        let log = tmp.path().join(format!("tty{i}.log"));
+        let command = format!("{bin} verify-archive {} -p testdata/keys/p256.pub", source.display());
+        let status = std::process::Command::new("script")
+            .args(["-qfec", &command, log.to_str().expect("utf8")])
+            .current_dir(crate::common::root())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("script (util-linux) runs the command on a pty");
+        assert!(status.success(), "{status:?}");
+        let tty = String::from_utf8_lossy(&std::fs::read(&log).expect("the pty log")).into_owned();
+        let what = source.display();
+        assert!(tty.contains("hashing ") && tty.contains("/2.07 KiB"), "{what}: no hashing bar: {tty}");
+        assert!(tty.contains("1/1 images"), "{what}: no images bar: {tty}");
+        assert!(tty.contains("PASS registry.airlock.test/airlock/single:v1 (1 platform"), "{what}: {tty}");
+    }
     let piped = airlock(["verify-archive", "testdata/layouts/signed-p256", "-p", "testdata/keys/p256.pub"]);
     assert!(!piped.stderr.contains("hashing") && !piped.stderr.contains("images, ETA"), "{}", piped.describe());
 }

@@ -94,6 +94,8 @@ pub struct ArchiveTree {
     files: BTreeMap<String, TarFile>,
     damage: Vec<(String, SourceError)>,
     file_sha256: OnceLock<Option<String>>,
+    /// A plain tar's blobs are hashed on demand, after opening: where that pass reports.
+    progress: Option<Progress>,
 }
 
 /// Called with (bytes read, total bytes) of a compressed archive as its one pass goes (a progress bar).
@@ -168,6 +170,7 @@ impl ArchiveTree {
             files: BTreeMap::new(),
             damage: Vec::new(),
             file_sha256: OnceLock::new(),
+            progress: (kind == Kind::Tar).then(|| opts.progress.clone()).flatten(),
         };
         match kind {
             Kind::Tar => tree.index_plain()?,
@@ -294,6 +297,10 @@ impl Files for Shared {
 
     fn file_sha256(&self) -> Option<(String, String)> {
         self.0.archive_sha256().map(|h| (self.0.location.clone(), h))
+    }
+
+    fn progress(&self) -> Option<Progress> {
+        self.0.progress.clone()
     }
 
     /// The size is known before reading: a file over `limit` is refused unread (and a compressed
