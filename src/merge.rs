@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 /// The fields every shard of one run shares.
-const SAME_RUN: [&str; 6] =
-    ["/version", "/keys", "/source", "/signatures_checked", "/blobs_checked", "/summary/list_lines_skipped"];
+const SAME_RUN: [&str; 7] =
+    ["/version", "/keys", "/list", "/source", "/signatures_checked", "/blobs_checked", "/summary/list_lines_skipped"];
 /// The options of the run (the command line itself differs: each shard has its own `--shard` and `--report`).
 const SAME_MODE: [&str; 5] = ["blobs", "signature_scope", "identity", "platforms", "registry"];
 

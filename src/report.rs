@@ -27,7 +27,10 @@ pub struct Context {
     /// (key file, sha256 of its DER SubjectPublicKeyInfo)
     pub keys: Vec<(String, String)>,
     pub signatures_checked: bool,
+    /// Every blob was read and hashed (`--blobs verify`); `exist` and `skip` are not that.
     pub blobs_checked: bool,
+    /// The image list (`-f`) and its SHA-256, as read.
+    pub list: Option<(String, String)>,
     /// The key that verified `--archive-signature`, when one did.
     pub archive_signature: Option<String>,
     /// Ctrl-C stopped the run: the results are what was decided before it.
@@ -125,7 +128,7 @@ fn raw_line(r: &ImageResult, ctx: &Context) -> String {
             parts.push(format!("signed by {}", r.signed_by.join(", ")));
         }
         if !ctx.blobs_checked {
-            parts.push("blobs not checked".into());
+            parts.push(blobs_caveat(ctx).into());
         }
         format!("PASS {reference} ({})", parts.join(", "))
     } else {
@@ -153,9 +156,15 @@ pub fn summary(run: &Run, ctx: &Context) -> String {
         s.push_str(", interrupted: the images not listed were not verified");
     }
     if !ctx.blobs_checked {
-        s.push_str(", blobs not checked");
+        s.push_str(", ");
+        s.push_str(blobs_caveat(ctx));
     }
     s
+}
+
+/// What a run that did not hash every blob says about them.
+fn blobs_caveat(ctx: &Context) -> &'static str {
+    if ctx.mode.blobs == "exist" { "blobs: existence only" } else { "blobs not checked" }
 }
 
 /// Writes the failed list atomically (temp file + rename), one original line (or reference) per
@@ -246,6 +255,7 @@ pub fn report_value(run: &Run, ctx: &Context) -> Value {
         "time": now_rfc3339(),
         "source": {"paths": ctx.paths, "sha256": sha, "signature": ctx.archive_signature.as_ref().map(|k| json!({"verified_by": k}))},
         "keys": ctx.keys.iter().map(|(f, s)| json!({"file": f, "sha256_spki": s})).collect::<Vec<_>>(),
+        "list": ctx.list.as_ref().map(|(path, sha)| json!({"path": path, "sha256": sha})),
         "signatures_checked": ctx.signatures_checked,
         "blobs_checked": ctx.blobs_checked,
         "mode": ctx.mode,

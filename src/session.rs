@@ -103,6 +103,8 @@ pub struct RegistryRequest {
     pub cert_dir: Option<PathBuf>,
     pub authfile: Option<PathBuf>,
     pub creds: Option<(String, String)>,
+    /// `--debug`: each request traced here, credentials redacted.
+    pub trace: Option<crate::source::registry::trace::Trace>,
 }
 
 /// Where signatures are trusted from.
@@ -163,9 +165,12 @@ pub fn run(req: Request) -> Result<Run, String> {
         Some(r) => Some(DockerRef::parse(r).map_err(|e| format!("--reference {r}: {e}"))?),
         None => None,
     };
-    let (list, list_lines_skipped) = match &req.list {
-        Some(p) => read_list(p, &req).map(|(lines, skipped)| (Some(lines), skipped))?,
-        None => (None, 0),
+    let (list, list_lines_skipped, list_record) = match &req.list {
+        Some(p) => {
+            let (lines, skipped, sha) = read_list(p, &req)?;
+            (Some(lines), skipped, Some((p.display().to_string(), sha)))
+        }
+        None => (None, 0, None),
     };
     let (source, paths, registry) = open(&req, list.as_deref())?;
     check_reference(&req, list.is_some(), source.as_ref())?;
@@ -185,7 +190,8 @@ pub fn run(req: Request) -> Result<Run, String> {
         archive_signature: None,
         incomplete: false,
         list_lines_skipped,
-        blobs_checked: req.blobs != BlobMode::Skip,
+        blobs_checked: req.blobs == BlobMode::Verify,
+        list: list_record,
         mode: Mode {
             command_line: req.command_line.clone(),
             blobs: format!("{:?}", req.blobs).to_lowercase(),
@@ -344,9 +350,12 @@ fn keyless_trust(k: &Keyless) -> Result<(CertTrust, TrustRoot, bundle::Identity)
     Ok((certificate, root, bundle::Identity { subject: identity, issuer }))
 }
 
-/// The list's lines (after `--registry`/`--project`) and how many were skipped, each skipped one warned about.
-fn read_list(path: &Path, req: &Request) -> Result<(Vec<ListLine>, usize), String> {
+/// The list's lines (after `--registry`/`--project`), how many were skipped (each warned about), and the
+/// SHA-256 of the file as read.
+fn read_list(path: &Path, req: &Request) -> Result<(Vec<ListLine>, usize, String), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("image list {}: {e}", path.display()))?;
+    let mut hasher = crate::digest::Hasher::new(crate::digest::Algorithm::Sha256);
+    hasher.update(text.as_bytes());
     let (lines, warnings) = imagelist::parse_list(&text);
     for w in &warnings {
         (req.on_message)(Message::Warning(format!("{}:{}: {}", path.display(), w.line_no, w.message)));
@@ -355,7 +364,7 @@ fn read_list(path: &Path, req: &Request) -> Result<(Vec<ListLine>, usize), Strin
         .iter()
         .map(|l| l.with_overrides(req.registry_override.as_deref(), req.project_override.as_deref()))
         .collect();
-    Ok((lines, warnings.len()))
+    Ok((lines, warnings.len(), hasher.finish().hex().to_string()))
 }
 
 /// The opened source, its PATHs (none for a registry), and how a registry is reached.
@@ -420,6 +429,7 @@ pub fn registry(r: &RegistryRequest) -> Result<Registry, String> {
         system_roots: std::sync::Arc::new(airlock_tls::system_roots()),
         cert_dir: std::sync::Arc::new(cert_dir),
         credentials,
+        trace: r.trace.clone(),
     }))
 }
 

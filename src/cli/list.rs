@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use super::args::{ListArgs, ListFormat};
 use super::request;
 
-pub fn run(args: ListArgs) -> Result<u8> {
+pub fn run(args: ListArgs, debug: bool) -> Result<u8> {
     let mut rows = Vec::new();
     let (remote, local): (Vec<&String>, Vec<&String>) = args.paths.iter().partition(|p| p.starts_with("docker://"));
     if !remote.is_empty() {
-        let registry = session::registry(&request::registry_request(&args.registry)?).map_err(|e| anyhow!(e))?;
+        let registry = session::registry(&request::registry_request(&args.registry, debug)?).map_err(|e| anyhow!(e))?;
         for r in remote {
             let reference = DockerRef::parse(&r["docker://".len()..]).map_err(|e| anyhow!("{r}: {e}"))?;
             let row = airlock::deadline::scope(Some(args.timeout), || -> Result<listing::Row> {

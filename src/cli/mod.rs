@@ -46,7 +46,7 @@ fn run(cli: Cli) -> Result<u8> {
             verify(request::validate(*v, cli.debug)?)
         }
         Command::VerifyBlob(b) => blob::run(&b),
-        Command::List(l) => list::run(l),
+        Command::List(l) => list::run(l, cli.debug),
         Command::Report { command: ReportCommand::Merge { reports, output } } => merge_reports(&reports, &output),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "airlock", &mut std::io::stdout());

@@ -79,20 +79,24 @@ pub fn validate(mut v: Validate, debug: bool) -> Result<(Request, Presentation)>
             request(v.common, Sources::Paths(vec![path]), Some(v.file), blobs, default_jobs(), failed, debug)
         }
         None => {
-            let registry = registry_request(&v.registry)?;
+            let registry = registry_request(&v.registry, debug)?;
             let blobs = blob_mode(v.blobs.unwrap_or(Blobs::Exist));
             request(v.common, Sources::Registry(registry), Some(v.file), blobs, 8, failed, debug)
         }
     }
 }
 
-/// How to reach a registry, from `--tls-verify`, `--cert-dir`, `--authfile` and `--creds`/`--creds-file`.
-pub fn registry_request(r: &RegistryArgs) -> Result<RegistryRequest> {
+/// How to reach a registry, from `--tls-verify`, `--cert-dir`, `--authfile` and `--creds`/`--creds-file`;
+/// with `--debug`, each request is traced on stderr.
+pub fn registry_request(r: &RegistryArgs, debug: bool) -> Result<RegistryRequest> {
+    let trace: Option<airlock::source::registry::trace::Trace> =
+        debug.then(|| std::sync::Arc::new(|line: String| output::message(&Message::Debug(line))) as _);
     Ok(RegistryRequest {
         tls_verify: r.tls_verify,
         cert_dir: r.cert_dir.clone(),
         authfile: r.authfile.clone(),
         creds: credentials(r)?,
+        trace,
     })
 }
 

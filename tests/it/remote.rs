@@ -542,6 +542,58 @@ fn bearer_tokens_are_fetched_once_per_scope() {
     assert_error(&out, &report, &["401", "unauthorized"], "wrong password at the token endpoint");
 }
 
+/// `--debug` before the subcommand (where hangar puts it) traces every request, the token requests too,
+/// and never prints the password, the Basic header's value or a token.
+#[test]
+fn debug_traces_each_request_with_credentials_redacted() {
+    let reg = Registry::start(Mode::Token);
+    load_single(&reg);
+    let (user, password) = reg.creds.clone().unwrap();
+    let tmp = Scratch::new();
+    let list = tmp.write("list", &format!("{SINGLE}\n"));
+    let remap = format!("remap:{}=registry.airlock.test", reg.addr);
+    let creds = reg.creds_arg();
+    let args = [
+        "--debug",
+        "validate",
+        "-f",
+        &list,
+        "-p",
+        KEY,
+        "--registry",
+        &reg.addr,
+        "--signed-identity",
+        &remap,
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        "-o",
+        &tmp.s("failed.txt"),
+    ];
+    let (out, _) = run(&args, &[], None);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let traces: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("airlock: debug: ")).collect();
+    let manifest = format!("GET http://{}/v2/airlock/single/manifests/v1", reg.addr);
+    let has = |needle: &str| traces.iter().any(|l| l.contains(needle));
+    assert!(has(&manifest), "no trace of the manifest request:\n{}", out.stderr);
+    assert!(has("(Authorization: Bearer <redacted>) -> HTTP 200 in "), "no authorized request traced:\n{}", out.stderr);
+    assert!(has("-> HTTP 401 in "), "the first, unauthorized answer is not traced:\n{}", out.stderr);
+    assert!(
+        has("scope=repository:airlock/single:pull (Authorization: Basic <redacted>) -> HTTP 200"),
+        "{}",
+        out.stderr
+    );
+    let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{user}:{password}"));
+    for secret in [password.as_str(), basic.as_str(), "eyJ"] {
+        assert!(!out.stderr.contains(secret), "stderr holds a credential ({secret}):\n{}", out.stderr);
+    }
+    // without --debug, nothing is traced
+    let quiet: Vec<&str> = args[1..].to_vec();
+    let (out, _) = run(&quiet, &[], None);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(!out.stderr.contains("airlock: debug:"), "{}", out.stderr);
+}
+
 // ---- 6. a hostile registry ----------------------------------------------------------------------
 
 /// signed-p256 served as `airlock/single`.

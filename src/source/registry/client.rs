@@ -3,6 +3,7 @@
 //! redirects that never carry credentials to another host, size caps, and the per-image deadline.
 
 use super::auth::{Challenge, Credential, CredentialSources, parse_challenge};
+use super::trace::{Exchange, Trace};
 use crate::source::SourceError;
 use base64::Engine as _;
 use rustls_pki_types::CertificateDer;
@@ -28,6 +29,8 @@ pub struct HttpConfig {
     /// `--cert-dir` certificates: trusted for every host, each as itself too.
     pub cert_dir: Arc<Vec<CertificateDer<'static>>>,
     pub credentials: CredentialSources,
+    /// `--debug`: where each request is traced, credentials redacted.
+    pub trace: Option<Trace>,
 }
 
 /// A response whose body is either read (bounded) or handed out as a stream.
@@ -223,7 +226,15 @@ impl Host {
         let service = c.param("service").unwrap_or_default();
         let agent = if self.config.tls_verify { &self.agent } else { &self.insecure_agent };
         let timeout = request_timeout();
-        let result = match self.credential()? {
+        let credential = self.credential()?;
+        let (method, scheme) = match &credential {
+            Some(Credential::IdentityToken(_)) => ("POST", Some("refresh_token")),
+            Some(Credential::Basic { .. }) => ("GET", Some("Basic")),
+            None => ("GET", None),
+        };
+        let shown = format!("{realm}?service={service}&scope={scope}");
+        let exchange = Exchange::start(self.config.trace.as_ref(), method, &shown, scheme);
+        let result = match credential {
             Some(Credential::IdentityToken(refresh)) => {
                 agent.post(realm).config().timeout_global(Some(timeout)).build().send_form([
                     ("grant_type", "refresh_token"),
@@ -241,8 +252,12 @@ impl Host {
                 req.config().timeout_global(Some(timeout)).build().call()
             }
         };
-        let mut resp = result.map_err(|e| SourceError::Io(format!("token request to {realm}: {e}")))?;
+        let mut resp = result.map_err(|e| {
+            exchange.done(&e.to_string());
+            SourceError::Io(format!("token request to {realm}: {e}"))
+        })?;
         let status = resp.status().as_u16();
+        exchange.done(&format!("HTTP {status}"));
         let body = resp.body_mut().with_config().limit(SMALL_LIMIT).read_to_vec();
         let body = body.map_err(|e| SourceError::Io(format!("token response from {realm}: {e}")))?;
         if status != 200 {
@@ -277,6 +292,7 @@ impl Host {
             let auth = authorization.filter(|_| authority(&url) == origin);
             let agent = if self.config.tls_verify { &self.agent } else { &self.insecure_agent };
             let timeout = request_timeout();
+            let exchange = Exchange::start(self.config.trace.as_ref(), if head { "HEAD" } else { "GET" }, &url, auth);
             let result = if head {
                 let mut r = agent.head(&url).header("Accept", accept);
                 if let Some(a) = auth {
@@ -290,8 +306,12 @@ impl Host {
                 }
                 r.config().timeout_global(Some(timeout)).build().call()
             };
-            let mut resp = result.map_err(Transport::from)?;
+            let mut resp = result.map_err(|e| {
+                exchange.done(&e.to_string());
+                Transport::from(e)
+            })?;
             let status = resp.status().as_u16();
+            exchange.done(&format!("HTTP {status}"));
             let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
             if (300..400).contains(&status) && status != 304 {
                 let location = header("location").ok_or(Transport::Other(format!("HTTP {status} without Location")))?;

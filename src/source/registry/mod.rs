@@ -10,6 +10,7 @@ mod errors;
 mod manifest;
 mod referrer;
 pub mod tls;
+pub mod trace;
 
 use crate::digest::Digest;
 use crate::oci::{Desc, is_index_type, is_manifest_type};
