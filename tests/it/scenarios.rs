@@ -243,6 +243,16 @@ fn integrity_only_runs_say_so() {
     let out =
         airlock(["verify-archive", "testdata/layouts/signed-p256", "-p", "testdata/keys/p256.pub", "--blobs", "skip"]);
     assert!(out.stdout.contains("blobs not checked"), "{}", out.describe());
+    // existence alone is not "checked": the lines and the report say which it was
+    let report = std::env::temp_dir().join(format!("airlock-exist-{}.json", std::process::id()));
+    let r = report.to_str().unwrap();
+    let args = ["verify-archive", "testdata/layouts/signed-p256", "-p", "testdata/keys/p256.pub", "--blobs", "exist"];
+    let out = airlock(args.into_iter().chain(["--report", r]));
+    assert!(out.stdout.contains("1 passed, 0 failed, blobs: existence only"), "{}", out.describe());
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    assert_eq!(value["blobs_checked"], false, "{value}");
+    assert_eq!(value["mode"]["blobs"], "exist", "{value}");
 }
 
 #[test]
@@ -297,4 +307,29 @@ fn corrupt_findings_carry_the_mismatch_as_data() {
     let e = &report["results"][0]["errors"][0];
     assert_eq!(e["kind"], "corrupt", "{}", out.describe());
     assert_eq!(e["mismatch"], serde_json::json!({"field": "size", "expected": 270, "actual": 286}));
+}
+
+#[test]
+fn the_report_records_the_list_and_its_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("images.txt");
+    let text = "registry.airlock.test/airlock/single:v1\n";
+    std::fs::write(&list, text).unwrap();
+    let report = dir.path().join("r.json");
+    let out = airlock([
+        "verify-archive",
+        "testdata/layouts/signed-p256",
+        "-p",
+        "testdata/keys/p256.pub",
+        "-f",
+        list.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(value["list"]["path"], list.to_str().unwrap(), "{value}");
+    assert_eq!(value["list"]["sha256"], crate::common::sha256_hex(text.as_bytes()), "{value}");
+    let keys: Vec<&String> = value.as_object().unwrap().keys().take(3).collect();
+    assert_eq!(keys, ["tool", "version", "time"], "the audit record starts with what made it");
 }
