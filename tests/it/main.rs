@@ -17,5 +17,6 @@ mod keyless;
 mod layouts;
 mod messages;
 mod policy_parity;
+mod readme;
 mod remote;
 mod scenarios;

@@ -1,0 +1,1 @@
+MEQCIGYfz3E6DdFwQXuaKotRhLldzybw+IvUaUoxSuZZODhmAiAUoWW8FVuMrjZgfcJEj1++napt/iWQNFTj7sWAc0kbiw==
