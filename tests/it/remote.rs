@@ -1303,16 +1303,7 @@ fn lines_are_printed_as_each_image_is_decided() {
 #[test]
 fn ctrl_c_writes_what_was_decided_and_exits_130() {
     use std::io::BufRead;
-    let content = single_content();
-    let server = Hostile::start(move |req| {
-        let slow = req.path().starts_with("/v2/airlock/slow");
-        let mut req = req.clone();
-        for repo in ["/v2/airlock/slow1/", "/v2/airlock/slow2/"] {
-            req.target = req.target.replacen(repo, "/v2/airlock/single/", 1);
-        }
-        let response = content.respond(&req);
-        if slow && req.path().contains("/manifests/") { response.delay(Duration::from_millis(700)) } else { response }
-    });
+    let server = slow_server(Duration::from_millis(700));
     let tmp = Scratch::new();
     let list = tmp.write("list", &format!("{SINGLE}\nairlock/slow1:v1\nairlock/slow2:v1\n"));
     let (report, failed) = (tmp.s("report.json"), tmp.s("failed.txt"));
@@ -1344,4 +1335,65 @@ fn ctrl_c_writes_what_was_decided_and_exits_130() {
     crate::common::schema::check_report(&v);
     let listed = std::fs::read_to_string(&failed).unwrap_or_default();
     assert!(!listed.contains("slow2"), "an image not verified is not a failed one: {listed}");
+}
+
+/// A registry serving `single` as itself and as `airlock/slow1` and `airlock/slow2`, whose manifests
+/// answer after `delay`.
+fn slow_server(delay: Duration) -> Hostile {
+    let content = single_content();
+    Hostile::start(move |req| {
+        let slow = req.path().starts_with("/v2/airlock/slow");
+        let mut req = req.clone();
+        for repo in ["/v2/airlock/slow1/", "/v2/airlock/slow2/"] {
+            req.target = req.target.replacen(repo, "/v2/airlock/single/", 1);
+        }
+        let response = content.respond(&req);
+        if slow && req.path().contains("/manifests/") { response.delay(delay) } else { response }
+    })
+}
+
+/// Ctrl-C typed at a terminal (a real pty, made by util-linux `script`; the pty's line discipline turns
+/// the ^C byte into SIGINT for the foreground job): the progress bar was on, the PASS line before it is
+/// kept, the report is marked incomplete, and the exit status is 130.
+#[test]
+fn ctrl_c_at_a_terminal_stops_the_run_with_130() {
+    use std::io::Write;
+    let server = slow_server(Duration::from_secs(1));
+    let tmp = Scratch::new();
+    let list = tmp.write("list", &format!("{SINGLE}\nairlock/slow1:v1\nairlock/slow2:v1\n"));
+    let (report, log) = (tmp.s("report.json"), tmp.s("tty.log"));
+    let command = format!(
+        "{} validate -f {list} -p {KEY} --registry {addr} --tls-verify=false -j 1 --signed-identity \
+         remap:{addr}=registry.airlock.test --report {report} -o {}",
+        env!("CARGO_BIN_EXE_airlock"),
+        tmp.s("failed.txt"),
+        addr = server.addr,
+    );
+    let mut script = std::process::Command::new("script")
+        .args(["-qfec", &command, &log])
+        .current_dir(crate::common::root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("script (util-linux) runs the command on a pty");
+    let started = std::time::Instant::now();
+    let seen = |needle: &str| std::fs::read_to_string(&log).unwrap_or_default().contains(needle);
+    while !seen("PASS ") {
+        let tty = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(started.elapsed() < Duration::from_secs(20), "no PASS line on the terminal: {tty}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut keys = script.stdin.take().expect("the pty's input");
+    keys.write_all(b"\x03").expect("type ^C");
+    keys.flush().expect("flush");
+    let status = script.wait().expect("wait");
+    drop(keys);
+    let tty = std::fs::read_to_string(&log).expect("the pty log");
+    assert_eq!(status.code(), Some(130), "{tty}");
+    assert!(tty.contains("images, ETA"), "no progress bar on the terminal: {tty}");
+    assert!(tty.contains("interrupted: the images not listed were not verified"), "{tty}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("the report")).expect("json");
+    assert_eq!(v["incomplete"], true, "{v:#}");
+    let refs: Vec<&str> = v["results"].as_array().unwrap().iter().filter_map(|r| r["reference"].as_str()).collect();
+    assert!(!refs.iter().any(|r| r.ends_with("slow2:v1")), "the last image never started: {refs:?}\n{tty}");
 }
