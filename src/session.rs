@@ -166,10 +166,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         None => None,
     };
     let (list, list_lines_skipped, list_record) = match &req.list {
-        Some(p) => {
-            let (lines, skipped, sha) = read_list(p, &req)?;
-            (Some(lines), skipped, Some((p.display().to_string(), sha)))
-        }
+        Some(p) => read_list(p, &req)?,
         None => (None, 0, None),
     };
     let (source, paths, registry) = open(&req, list.as_deref())?;
@@ -350,9 +347,12 @@ fn keyless_trust(k: &Keyless) -> Result<(CertTrust, TrustRoot, bundle::Identity)
     Ok((certificate, root, bundle::Identity { subject: identity, issuer }))
 }
 
-/// The list's lines (after `--registry`/`--project`), how many were skipped (each warned about), and the
-/// SHA-256 of the file as read.
-fn read_list(path: &Path, req: &Request) -> Result<(Vec<ListLine>, usize, String), String> {
+/// The list's lines (after `--registry`/`--project`), how many were skipped, and the list file with its
+/// SHA-256 as read.
+type ListRead = (Option<Vec<ListLine>>, usize, Option<(String, String)>);
+
+/// Reads `-f`, warning about each line it skips.
+fn read_list(path: &Path, req: &Request) -> Result<ListRead, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("image list {}: {e}", path.display()))?;
     let mut hasher = crate::digest::Hasher::new(crate::digest::Algorithm::Sha256);
     hasher.update(text.as_bytes());
@@ -364,7 +364,8 @@ fn read_list(path: &Path, req: &Request) -> Result<(Vec<ListLine>, usize, String
         .iter()
         .map(|l| l.with_overrides(req.registry_override.as_deref(), req.project_override.as_deref()))
         .collect();
-    Ok((lines, warnings.len(), hasher.finish().hex().to_string()))
+    let record = (path.display().to_string(), hasher.finish().hex().to_string());
+    Ok((Some(lines), warnings.len(), Some(record)))
 }
 
 /// The opened source, its PATHs (none for a registry), and how a registry is reached.
