@@ -31,6 +31,8 @@ pub struct Layout<F> {
     blobs: Blobs<F>,
     entries: Vec<Entry>,
     signatures: Vec<(Option<DockerRef>, Option<String>, Desc)>,
+    /// `signatures` by tag (indexes, in order), and the untagged ones: built at the first lookup.
+    signature_tags: OnceLock<(HashMap<String, Vec<usize>>, Vec<usize>)>,
     damage: Vec<(String, SourceError)>,
     subjects: OnceLock<HashMap<Digest, Vec<Desc>>>,
 }
@@ -65,7 +67,14 @@ impl<F: Files> Layout<F> {
             None => return Err(SourceError::Missing(format!("{location}/index.json"))),
         };
         let mut layout =
-            Layout { blobs, entries: Vec::new(), signatures: Vec::new(), damage, subjects: OnceLock::new() };
+            Layout {
+                blobs,
+                entries: Vec::new(),
+                signatures: Vec::new(),
+                signature_tags: OnceLock::new(),
+                damage,
+                subjects: OnceLock::new(),
+            };
         match manifest::parse_toc(&index_bytes) {
             Ok(index) => {
                 for desc in index.manifests {
@@ -245,17 +254,28 @@ impl<F: Files> Layout<F> {
     /// The `.sig` manifests stored for `digest`: by tag in `repo` (or any repository when either side
     /// has none), and those whose name alone says which digest they sign.
     fn signature_manifests(&self, repo: Option<&DockerRef>, digest: &Digest) -> Vec<Desc> {
-        let want = digest.sig_tag();
-        self.signatures
+        let (by_tag, untagged) = self.signature_tags.get_or_init(|| {
+            let (mut by_tag, mut untagged) = (HashMap::<String, Vec<usize>>::new(), Vec::new());
+            for (i, (_, tag, _)) in self.signatures.iter().enumerate() {
+                match tag {
+                    Some(t) => by_tag.entry(t.clone()).or_default().push(i),
+                    None => untagged.push(i),
+                }
+            }
+            (by_tag, untagged)
+        });
+        let tagged = by_tag.get(&digest.sig_tag()).map(Vec::as_slice).unwrap_or_default();
+        let mut found: Vec<usize> = tagged
             .iter()
-            .filter(|(sig_repo, tag, _)| match (tag, sig_repo, repo) {
-                (None, _, _) => true,
-                (Some(t), _, _) if *t != want => false,
-                (Some(_), Some(s), Some(r)) => same_repo(s, r),
-                (Some(_), _, _) => true,
+            .copied()
+            .filter(|&i| match (&self.signatures[i].0, repo) {
+                (Some(s), Some(r)) => same_repo(s, r),
+                _ => true,
             })
-            .map(|(_, _, d)| d.clone())
-            .collect()
+            .chain(untagged.iter().copied())
+            .collect();
+        found.sort_unstable();
+        found.into_iter().map(|i| self.signatures[i].2.clone()).collect()
     }
 }
 

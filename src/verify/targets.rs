@@ -51,7 +51,8 @@ pub fn plan(source: &dyn Source, list: Option<&[ListLine]>, reference: Option<&D
         None => whole_source(source, &entries, &names, reference),
         Some(lines) => {
             let single_unnamed = entries.len() == 1 && entries[0].identities().is_empty() && lines.len() == 1;
-            lines.iter().map(|l| list_line(&entries, &names, l, single_unnamed)).collect()
+            let index = EntryIndex::new(&entries);
+            lines.iter().map(|l| list_line(&index, &names, l, single_unnamed)).collect()
         }
     }
 }
@@ -166,14 +167,13 @@ fn whole_source(
     names: &NameIndex,
     reference: Option<&DockerRef>,
 ) -> Vec<Target> {
-    let mut seen: Vec<(Option<Digest>, Vec<DockerRef>, String)> = Vec::new();
+    let mut seen: HashSet<(Option<Digest>, Vec<DockerRef>, String)> = HashSet::new();
     let mut targets = Vec::new();
     for e in entries {
         let key = (e.digest().cloned(), e.identities(), e.origin.clone());
-        if e.digest().is_some() && seen.contains(&key) {
+        if !seen.insert(key) && e.digest().is_some() {
             continue;
         }
-        seen.push(key);
         let subject = whole_entry(source, e, names, reference);
         targets.push(Target {
             line: None,
@@ -237,25 +237,59 @@ fn names(stored: &DockerRef, candidate: &DockerRef, entry: &Entry, by_path: bool
     }
 }
 
-/// Every entry `candidate` names: by full name, by path and tag where the entry stores no registry, or
-/// by digest for a digest line that no name answers.
-fn matching<'a>(entries: &'a [Entry], candidate: &DockerRef) -> Vec<&'a Entry> {
-    let mut found: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| {
-            e.full_names.iter().any(|n| names(n, candidate, e, false))
-                || e.partial_names.iter().any(|n| names(n, candidate, e, true))
-        })
-        .collect();
-    if found.is_empty()
-        && let Some(d) = candidate.digest()
-    {
-        found = entries.iter().filter(|e| e.digest() == Some(d)).collect();
-    }
-    found
+/// The entries by repository (full names), by path (names stored without a registry) and by digest, as
+/// indexes into the entries in their order: a list line is matched without a pass over every entry.
+struct EntryIndex<'a> {
+    entries: &'a [Entry],
+    by_name: HashMap<String, Vec<usize>>,
+    by_path: HashMap<String, Vec<usize>>,
+    by_digest: HashMap<&'a Digest, Vec<usize>>,
 }
 
-fn list_line(entries: &[Entry], index: &NameIndex, line: &ListLine, single_unnamed: bool) -> Target {
+impl<'a> EntryIndex<'a> {
+    fn new(entries: &'a [Entry]) -> EntryIndex<'a> {
+        let mut index =
+            EntryIndex { entries, by_name: HashMap::new(), by_path: HashMap::new(), by_digest: HashMap::new() };
+        for (i, e) in entries.iter().enumerate() {
+            for n in &e.full_names {
+                index.by_name.entry(n.name().to_string()).or_default().push(i);
+            }
+            for n in &e.partial_names {
+                index.by_path.entry(n.path().to_string()).or_default().push(i);
+            }
+            if let Some(d) = e.digest() {
+                index.by_digest.entry(d).or_default().push(i);
+            }
+        }
+        index
+    }
+
+    /// Every entry `candidate` names, in entry order: by full name, by path and tag where the entry stores
+    /// no registry, or by digest for a digest line that no name answers.
+    fn matching(&self, candidate: &DockerRef) -> Vec<&'a Entry> {
+        let by_name = self.by_name.get(candidate.name().as_str()).into_iter().flatten();
+        let by_path = self.by_path.get(candidate.path()).into_iter().flatten();
+        let mut found: Vec<usize> = by_name
+            .chain(by_path)
+            .copied()
+            .filter(|&i| {
+                let e = &self.entries[i];
+                e.full_names.iter().any(|n| names(n, candidate, e, false))
+                    || e.partial_names.iter().any(|n| names(n, candidate, e, true))
+            })
+            .collect();
+        if found.is_empty()
+            && let Some(d) = candidate.digest()
+        {
+            found = self.by_digest.get(d).cloned().unwrap_or_default();
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().map(|i| &self.entries[i]).collect()
+    }
+}
+
+fn list_line(entries: &EntryIndex, index: &NameIndex, line: &ListLine, single_unnamed: bool) -> Target {
     let candidates = line.candidates();
     let mut target = Target {
         line: Some(line.original.clone()),
@@ -265,7 +299,7 @@ fn list_line(entries: &[Entry], index: &NameIndex, line: &ListLine, single_unnam
         unresolved: Vec::new(),
     };
     for candidate in &candidates {
-        let found = matching(entries, candidate);
+        let found = entries.matching(candidate);
         let bindings: Vec<Binding> = found.iter().filter_map(|e| Binding::of(e)).collect();
         let refs: Vec<&Binding> = bindings.iter().collect();
         let clash = conflict(&refs).map(|pair| ambiguous(&candidate.to_string(), &pair));
@@ -287,7 +321,7 @@ fn list_line(entries: &[Entry], index: &NameIndex, line: &ListLine, single_unnam
         }
     }
     if target.subjects.is_empty() && single_unnamed {
-        let entry = &entries[0];
+        let entry = &entries.entries[0];
         let identities: Vec<DockerRef> = candidates.first().cloned().into_iter().collect();
         target.subjects.push(Subject {
             display: identities.first().map_or_else(|| line.hangar_ref(), |r| r.to_string()),
