@@ -10,8 +10,8 @@ use super::store::{Blobs, Files};
 use super::zip;
 use super::{Entry, Info, Scan, Source, SourceError};
 use crate::digest::{Digest, check_bytes};
-use crate::oci::manifest::{self, Document};
-use crate::oci::{Desc, METADATA_LIMIT, OCI_INDEX, OCI_MANIFEST, Platform};
+use crate::oci::manifest::{self, Document, MAX_TOC_ENTRIES};
+use crate::oci::{Desc, METADATA_LIMIT, OCI_INDEX, OCI_MANIFEST, Platform, TOC_LIMIT};
 use crate::reference::DockerRef;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,8 +19,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// hangar's `index.json` larger than this is refused (SPEC §8).
-pub const HANGAR_INDEX_LIMIT: u64 = 64 << 20;
 /// The oldest archive index version hangar (v1.7 onwards) writes and still reads.
 const MIN_VERSION: (u64, u64, u64) = (1, 2, 0);
 
@@ -99,17 +97,32 @@ impl HangarZip {
             return Ok(None);
         }
         let bytes = zip
-            .read_small("index.json", HANGAR_INDEX_LIMIT)?
+            .read_small("index.json", TOC_LIMIT)?
             .ok_or_else(|| SourceError::Malformed("index.json: unusable (see the damage reported for it)".into()))?;
         crate::oci::json::check(&bytes, crate::oci::json::fields::HANGAR)
             .map_err(|e| SourceError::Malformed(format!("index.json: {e}")))?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| SourceError::Malformed(format!("index.json: not valid JSON: {e}")))?;
-        if value.get("version").is_none() && value.get("list").is_none() {
+        // Read straight into the typed index (up to 256 MiB: no second copy as a JSON tree); only a
+        // document that is not one is looked at again, to tell "not hangar's" from "a broken index".
+        let index: HangarIndex = match serde_json::from_slice(&bytes) {
+            Ok(index) => index,
+            Err(e) => {
+                let value: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| SourceError::Malformed(format!("index.json: not valid JSON: {e}")))?;
+                if value.get("version").is_none() && value.get("list").is_none() {
+                    return Ok(None);
+                }
+                return Err(SourceError::Malformed(format!("index.json: not a hangar archive index: {e}")));
+            }
+        };
+        if index.version.is_none() && index.list.is_none() {
             return Ok(None);
         }
-        let index: HangarIndex = serde_json::from_value(value)
-            .map_err(|e| SourceError::Malformed(format!("index.json: not a hangar archive index: {e}")))?;
+        if let Some(list) = index.list.as_ref().filter(|l| l.len() > MAX_TOC_ENTRIES) {
+            return Err(SourceError::Malformed(format!(
+                "index.json: {} images is over the limit of {MAX_TOC_ENTRIES}",
+                list.len()
+            )));
+        }
         check_version(index.version.as_deref().unwrap_or_default())?;
         let blobs = Blobs::new(zip, hangar_blob, Vec::new());
         let damage = blobs.damage();

@@ -66,15 +66,14 @@ impl<F: Files> Layout<F> {
             Some(b) => b,
             None => return Err(SourceError::Missing(format!("{location}/index.json"))),
         };
-        let mut layout =
-            Layout {
-                blobs,
-                entries: Vec::new(),
-                signatures: Vec::new(),
-                signature_tags: OnceLock::new(),
-                damage,
-                subjects: OnceLock::new(),
-            };
+        let mut layout = Layout {
+            blobs,
+            entries: Vec::new(),
+            signatures: Vec::new(),
+            signature_tags: OnceLock::new(),
+            damage,
+            subjects: OnceLock::new(),
+        };
         match manifest::parse_toc(&index_bytes) {
             Ok(index) => {
                 for desc in index.manifests {

@@ -18,7 +18,7 @@ const IMAGE_CONFIG_TYPES: [&str; 2] =
     ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
 
 /// Documents kept for the run at most (a bound on memory; past it a document is checked again).
-const MEMO_LIMIT: usize = 1 << 16;
+const MEMO_LIMIT: usize = 1 << 12;
 
 /// A document read and checked, or why it could not be.
 type Checked = Arc<Result<Document, Finding>>;

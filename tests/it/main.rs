@@ -19,4 +19,5 @@ mod messages;
 mod policy_parity;
 mod readme;
 mod remote;
+mod scale;
 mod scenarios;

@@ -13,7 +13,7 @@ pub use parts::{is_later_part, missing_first_part, parts};
 use super::SourceError;
 use super::store::Files;
 use crate::digest::{Algorithm, Digest, Hasher};
-use crate::oci::METADATA_LIMIT;
+use crate::oci::{METADATA_LIMIT, TOC_LIMIT};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -247,7 +247,8 @@ impl ArchiveTree {
         }
         if self.streamed {
             return Err(SourceError::Malformed(format!(
-                "{name}: not kept from the compressed stream (not JSON, or over the {METADATA_LIMIT}-byte metadata limit)"
+                "{name}: not kept from the compressed stream (not JSON, or over the {METADATA_LIMIT}-byte metadata \
+                 limit; {TOC_LIMIT} bytes for an index.json or manifest.json)"
             )));
         }
         let mut r = PartsReader::open(&self.parts).map_err(|e| SourceError::Io(format!("{}: {e}", self.location)))?;

@@ -203,7 +203,9 @@ impl ArchiveTree {
     ) -> Option<TarFile> {
         let size = entry.size();
         let mut hasher = Hasher::new(algorithm_for(name));
-        let keep = size <= METADATA_LIMIT && *retained + size <= RETAIN_LIMIT;
+        // a bundle's own table of contents (index.json, manifest.json) may be up to TOC_LIMIT (SPEC §8)
+        let limit = if retainable(name) { TOC_LIMIT } else { METADATA_LIMIT };
+        let keep = size <= limit && *retained + size <= RETAIN_LIMIT;
         let mut data: Vec<u8> = Vec::new();
         let mut first = None;
         let read = hasher.consume(entry, |chunk| {
@@ -231,7 +233,7 @@ impl ArchiveTree {
         let keep_data = keep && wanted && data.len() as u64 == size;
         if keep_data {
             *retained += size;
-        } else if wanted && size <= METADATA_LIMIT && !keep {
+        } else if wanted && size <= limit && !keep {
             self.damaged(
                 name,
                 SourceError::Malformed(format!(
