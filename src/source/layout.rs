@@ -27,12 +27,15 @@ enum Class {
     Other,
 }
 
+/// Indexes into a layout's signatures, in order: by tag, and those with no tag.
+type SignatureTags = (HashMap<String, Vec<usize>>, Vec<usize>);
+
 pub struct Layout<F> {
     blobs: Blobs<F>,
     entries: Vec<Entry>,
     signatures: Vec<(Option<DockerRef>, Option<String>, Desc)>,
-    /// `signatures` by tag (indexes, in order), and the untagged ones: built at the first lookup.
-    signature_tags: OnceLock<(HashMap<String, Vec<usize>>, Vec<usize>)>,
+    /// `signatures` by tag: built at the first lookup.
+    signature_tags: OnceLock<SignatureTags>,
     damage: Vec<(String, SourceError)>,
     subjects: OnceLock<HashMap<Digest, Vec<Desc>>>,
 }
