@@ -13,6 +13,7 @@
 # BENCH_NO_BUILD=1 uses the existing target/release/airlock. Verification failures are reported, never fatal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 N=${BENCH_KEYLESS:-100}
 DIR=$(mktemp -d /tmp/airlock-bench-keyless.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
@@ -66,6 +67,9 @@ else
   note+=("peer skipped: pip install sigstore")
 fi
 row() { # row CASE SECONDS
+  local ratio
+  ratio=$(awk -v t="$2" -v p="$t_pb" 'BEGIN{print (p == "-" || t == "-" || t <= 0) ? "-" : sprintf("%.2f", p / t)}')
+  table_row keyless "$1" "$2" "$(awk -v t="$2" -v n="$N" 'BEGIN{print (t == "-") ? "-" : sprintf("%.2f ms/image", 1000 * t / n)}')" - "$ratio"
   awk -v c="$1" -v t="$2" -v n="$N" -v p="$t_pb" 'BEGIN{
     if (t == "-") { printf "%-44s %8s %10s %10s %8s\n", c, "-", "-", "-", "-"; exit }
     r = (p == "-" || t <= 0) ? "-" : sprintf(p / t < 0.1 ? "%.3f" : "%.2f", p / t)
