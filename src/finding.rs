@@ -17,6 +17,8 @@ pub enum Kind {
     Unsigned,
     BadSignature,
     IdentityMismatch,
+    /// The image's top digest is not the one `--digests` lists for its name.
+    DigestMismatch,
     Error,
 }
 
@@ -30,6 +32,7 @@ impl Kind {
             Kind::Unsigned => "unsigned",
             Kind::BadSignature => "bad-signature",
             Kind::IdentityMismatch => "identity-mismatch",
+            Kind::DigestMismatch => "digest-mismatch",
             Kind::Error => "error",
         }
     }

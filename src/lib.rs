@@ -3,6 +3,7 @@
 
 pub mod deadline;
 pub mod digest;
+pub mod digests;
 pub mod finding;
 pub mod hints;
 pub mod imagelist;

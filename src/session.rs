@@ -47,6 +47,8 @@ pub struct Request {
     pub shard: Option<(usize, usize)>,
     pub archive_sha256: Option<String>,
     pub archive_signature: Option<PathBuf>,
+    /// `--digests FILE`.
+    pub digests: Option<PathBuf>,
     pub archive_options: ArchiveOptions,
     /// Files the run will write (`--failed`, `--report`), by flag: never inside a source.
     pub outputs: Vec<(&'static str, PathBuf)>,
@@ -178,7 +180,12 @@ pub fn run(req: Request) -> Result<Run, String> {
         Some(f) => Some(std::fs::read(f).map_err(|e| format!("--archive-signature {}: {e}", f.display()))?),
         None => None,
     };
-    let (targets, empty_shard) = shard(verify::plan(source.as_ref(), list.as_deref(), reference.as_ref()), &req);
+    let digests = req.digests.as_deref().map(crate::digests::Digests::load).transpose()?.map(Arc::new);
+    let mut planned_targets = verify::plan(source.as_ref(), list.as_deref(), reference.as_ref());
+    if let (Some(d), None) = (&digests, &list) {
+        planned_targets.extend(digest_lines_missing(d, &planned_targets));
+    }
+    let (targets, empty_shard) = shard(planned_targets, &req);
     let mut facts = Context {
         paths: paths.iter().map(|p| p.display().to_string()).collect(),
         file_sha256: source.info().files,
@@ -212,6 +219,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         jobs: req.jobs,
         timeout: Some(req.timeout),
         on_image: req.on_result.map(|f| in_order(f, facts.clone(), planned)),
+        digests,
     };
     let mut run = verify::run(source.as_ref(), targets, &opts);
     if let Some(note) = crate::hints::identity(&run.results) {
@@ -345,6 +353,27 @@ fn keyless_trust(k: &Keyless) -> Result<(CertTrust, TrustRoot, bundle::Identity)
         mode: cert::Mode::Fulcio { issuer: issuer.clone(), identity: identity.clone() },
     };
     Ok((certificate, root, bundle::Identity { subject: identity, issuer }))
+}
+
+/// A failing target for each `--digests` line no planned image answers: the bundle lacks it.
+fn digest_lines_missing(digests: &crate::digests::Digests, targets: &[verify::Target]) -> Vec<verify::Target> {
+    let names: std::collections::HashSet<String> =
+        targets.iter().flat_map(|t| &t.subjects).flat_map(|s| &s.identities).map(crate::digests::tagged).collect();
+    let missing = digests.unlisted_in(&names).into_iter().map(|r| verify::Target {
+        line: None,
+        line_no: None,
+        display: r.to_string(),
+        subjects: vec![verify::Subject {
+            display: r.to_string(),
+            identities: vec![r.clone()],
+            identity_missing_hint: false,
+            descriptor: Err(digests.missing(r)),
+            notes: Vec::new(),
+            origin: None,
+        }],
+        unresolved: Vec::new(),
+    });
+    missing.collect()
 }
 
 /// The list's lines (after `--registry`/`--project`), how many were skipped, and the list file with its

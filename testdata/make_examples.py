@@ -6,6 +6,7 @@ Everything is assembled from fixtures real signers made (see ../FIXTURES.md): no
                         multi, single and layers3 images of layouts/signed-multi-all, signed-p256 and
                         signed-layers3, with their skopeo-made `.sig` manifests
   sigstore.pub          the key that signed them (keys/p256.pub); images.txt the hangar list naming them
+  rancher-images-digests.txt  the images' top digests in Rancher's digests-list format (`REF DIGEST`, sorted)
   policy.json           a containers-policy.json(5) requiring that key for registry.airlock.test/airlock
   haul.tar.zst          a hauler-shaped haul of the same images: `kind` / `io.containerd.image.name`
                         annotations, ref names without the registry, the docker-style manifest.json hauler
@@ -147,6 +148,8 @@ def main():
     write_layout(bundle, manifests, [os.path.join(HERE, "layouts", name) for name in LAYOUTS])
     shutil.copyfile(os.path.join(HERE, "keys", "p256.pub"), os.path.join(OUT, "sigstore.pub"))
     write(os.path.join(OUT, "images.txt"), "".join(name + "\n" for name in images(manifests)))
+    tops = sorted((m["annotations"][REF], m["digest"]) for m in manifests if not m["annotations"][REF].endswith(".sig"))
+    write(os.path.join(OUT, "rancher-images-digests.txt"), "".join(f"{n} {d}\n" for n, d in tops))
     policy = {
         "default": [{"type": "reject"}],
         "transports": {"docker": {f"{REGISTRY}/airlock": [

@@ -345,6 +345,11 @@ pub struct Common {
     /// against the SHA-256 computed in the same pass.
     #[arg(long, value_name = "FILE", requires = "keys", help_heading = "Input")]
     pub archive_signature: Option<PathBuf>,
+    /// Expected top digests, `REF DIGEST` or `REF@DIGEST` a line (Rancher's rancher-images-digests-*.txt):
+    /// an image under a listed name with another digest fails, and without -f every listed image must be
+    /// in the source [default: none].
+    #[arg(long, value_name = "FILE", help_heading = "Trust")]
+    pub digests: Option<PathBuf>,
     /// The archive's expected SHA-256: hex, or a file in `sha256sum` format (computed in the same pass).
     #[arg(long, value_name = "HEX|FILE", help_heading = "Input")]
     pub archive_sha256: Option<String>,

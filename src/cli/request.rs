@@ -190,6 +190,7 @@ fn request(
         shard: shard(&c)?,
         archive_sha256: c.archive_sha256.clone(),
         archive_signature: c.archive_signature.clone(),
+        digests: c.digests.clone(),
         archive_options: ArchiveOptions {
             zstd_window_log_max: c.zstd_window_log_max,
             progress: show_progress.then(output::bytes_progress).flatten(),

@@ -66,6 +66,8 @@ pub struct Options {
     pub timeout: Option<std::time::Duration>,
     /// Called after each image, from the worker threads (the CLI's progress bar).
     pub on_image: Option<ImageHook>,
+    /// `--digests`: each image's top digest must be the one listed for its name.
+    pub digests: Option<std::sync::Arc<crate::digests::Digests>>,
 }
 
 /// Everything one run found.
@@ -126,7 +128,11 @@ pub fn run(source: &dyn Source, targets: Vec<Target>, opts: &Options) -> Run {
                 if crate::interrupt::interrupted() {
                     return Vec::new();
                 }
-                let results = crate::deadline::scope(opts.timeout, || walk::verify_target(source, t, opts, &shared));
+                let mut results =
+                    crate::deadline::scope(opts.timeout, || walk::verify_target(source, t, opts, &shared));
+                if let Some(digests) = &opts.digests {
+                    results.iter_mut().for_each(|r| digests.check(r));
+                }
                 if let Some(hook) = &opts.on_image {
                     hook(i, &results);
                 }

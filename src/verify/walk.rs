@@ -65,6 +65,7 @@ pub fn survey(source: &dyn Source, subject: Subject) -> ImageResult {
         jobs: 1,
         timeout: None,
         on_image: None,
+        digests: None,
     };
     let results = verify_target(source, &target, &opts, &Shared::default());
     results.into_iter().next().unwrap_or_else(|| ImageResult::new(target.display, None, None))

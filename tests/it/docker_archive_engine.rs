@@ -79,6 +79,7 @@ fn run(source: &dyn Source, key: bool, list: Option<&str>) -> Run {
         jobs: 2,
         timeout: None,
         on_image: None,
+        digests: None,
     };
     let lines = list.map(|l| parse_list(l).0);
     let targets = verify::plan(source, lines.as_deref(), None);

@@ -7,6 +7,7 @@ mod archives;
 mod attacks;
 mod cli;
 mod conformance;
+mod digests;
 mod dist;
 mod docker_archive;
 mod docker_archive_engine;
