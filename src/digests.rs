@@ -11,7 +11,8 @@ use crate::digest::{Digest, Mismatch};
 use crate::finding::{Finding, Kind};
 use crate::reference::DockerRef;
 use crate::verify::result::ImageResult;
-use std::collections::HashMap;
+use crate::verify::{Subject, Target};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// The expected digests, by normalized name (`docker.io/library/…` form).
@@ -60,13 +61,34 @@ impl Digests {
     }
 
     /// The listed references none of `names` answers (the images a bundle must hold but does not).
-    pub fn unlisted_in<'a>(&'a self, names: &std::collections::HashSet<String>) -> Vec<&'a DockerRef> {
-        let mut seen = std::collections::HashSet::new();
+    fn unlisted_in<'a>(&'a self, names: &HashSet<String>) -> Vec<&'a DockerRef> {
+        let mut seen = HashSet::new();
         self.lines.iter().map(|(r, _)| r).filter(|r| !names.contains(&tagged(r)) && seen.insert(tagged(r))).collect()
     }
 
+    /// A failing target for each listed image no planned target names: the bundle lacks it.
+    pub fn missing_targets(&self, targets: &[Target]) -> Vec<Target> {
+        let names: HashSet<String> =
+            targets.iter().flat_map(|t| &t.subjects).flat_map(|s| &s.identities).map(tagged).collect();
+        let missing = self.unlisted_in(&names).into_iter().map(|r| Target {
+            line: None,
+            line_no: None,
+            display: r.to_string(),
+            subjects: vec![Subject {
+                display: r.to_string(),
+                identities: vec![r.clone()],
+                identity_missing_hint: false,
+                descriptor: Err(self.missing(r)),
+                notes: Vec::new(),
+                origin: None,
+            }],
+            unresolved: Vec::new(),
+        });
+        missing.collect()
+    }
+
     /// The finding for a listed image the bundle lacks.
-    pub fn missing(&self, reference: &DockerRef) -> Finding {
+    fn missing(&self, reference: &DockerRef) -> Finding {
         let key = tagged(reference);
         let line = self.by_name.get(&key).map_or(0, |(_, l)| *l);
         Finding::new(Kind::Missing, format!("{key}: listed in --digests {}:{line}, not in the source", self.file))

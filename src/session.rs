@@ -163,10 +163,8 @@ pub fn run(req: Request) -> Result<Run, String> {
     let started = std::time::Instant::now();
     let trust = load_trust(&req)?;
     let platforms = PlatformFilter::parse(&req.arch, &req.os)?;
-    let reference = match &req.reference {
-        Some(r) => Some(DockerRef::parse(r).map_err(|e| format!("--reference {r}: {e}"))?),
-        None => None,
-    };
+    let reference = req.reference.as_deref().map(|r| DockerRef::parse(r).map_err(|e| format!("--reference {r}: {e}")));
+    let reference = reference.transpose()?;
     let (list, list_lines_skipped, list_record) = match &req.list {
         Some(p) => read_list(p, &req)?,
         None => (None, 0, None),
@@ -176,16 +174,11 @@ pub fn run(req: Request) -> Result<Run, String> {
     check_outputs(&req, source.as_ref())?;
     warn_self_vouching(&req, source.as_ref());
     let expected_sha256 = expected_archive_sha256(&req, &paths, source.as_ref())?;
-    let archive_signature = match &req.archive_signature {
-        Some(f) => Some(std::fs::read(f).map_err(|e| format!("--archive-signature {}: {e}", f.display()))?),
-        None => None,
-    };
+    let read_signature =
+        |f: &PathBuf| std::fs::read(f).map_err(|e| format!("--archive-signature {}: {e}", f.display()));
+    let archive_signature = req.archive_signature.as_ref().map(read_signature).transpose()?;
     let digests = req.digests.as_deref().map(crate::digests::Digests::load).transpose()?.map(Arc::new);
-    let mut planned_targets = verify::plan(source.as_ref(), list.as_deref(), reference.as_ref());
-    if let (Some(d), None) = (&digests, &list) {
-        planned_targets.extend(digest_lines_missing(d, &planned_targets));
-    }
-    let (targets, empty_shard) = shard(planned_targets, &req);
+    let (targets, empty_shard) = plan(&req, source.as_ref(), list.as_deref(), reference.as_ref(), digests.as_deref());
     let mut facts = Context {
         paths: paths.iter().map(|p| p.display().to_string()).collect(),
         file_sha256: source.info().files,
@@ -208,8 +201,8 @@ pub fn run(req: Request) -> Result<Run, String> {
     };
     let nothing = targets.is_empty() && !empty_shard;
     let planned = targets.len();
-    let debug = format!("{} image(s) to verify in {}, {} job(s)", targets.len(), source.info().location, req.jobs);
-    (req.on_message)(Message::Debug(debug));
+    let (location, jobs) = (source.info().location, req.jobs);
+    (req.on_message)(Message::Debug(format!("{planned} image(s) to verify in {location}, {jobs} job(s)")));
     let opts = Options {
         verification: trust.verification,
         platforms,
@@ -237,12 +230,8 @@ pub fn run(req: Request) -> Result<Run, String> {
     if let (Some(signature), Some(Verification::Keys(trust))) = (&archive_signature, &opts.verification) {
         facts.archive_signature = check_archive_signature(source.as_ref(), signature, trust, &mut run);
     }
-    (req.on_message)(Message::Debug(format!(
-        "verified in {:.3}s; {} blobs, {} bytes hashed",
-        started.elapsed().as_secs_f64(),
-        run.blobs,
-        run.bytes
-    )));
+    let (secs, blobs, bytes) = (started.elapsed().as_secs_f64(), run.blobs, run.bytes);
+    (req.on_message)(Message::Debug(format!("verified in {secs:.3}s; {blobs} blobs, {bytes} bytes hashed")));
     Ok(Run { found: run, facts, nothing })
 }
 
@@ -355,25 +344,20 @@ fn keyless_trust(k: &Keyless) -> Result<(CertTrust, TrustRoot, bundle::Identity)
     Ok((certificate, root, bundle::Identity { subject: identity, issuer }))
 }
 
-/// A failing target for each `--digests` line no planned image answers: the bundle lacks it.
-fn digest_lines_missing(digests: &crate::digests::Digests, targets: &[verify::Target]) -> Vec<verify::Target> {
-    let names: std::collections::HashSet<String> =
-        targets.iter().flat_map(|t| &t.subjects).flat_map(|s| &s.identities).map(crate::digests::tagged).collect();
-    let missing = digests.unlisted_in(&names).into_iter().map(|r| verify::Target {
-        line: None,
-        line_no: None,
-        display: r.to_string(),
-        subjects: vec![verify::Subject {
-            display: r.to_string(),
-            identities: vec![r.clone()],
-            identity_missing_hint: false,
-            descriptor: Err(digests.missing(r)),
-            notes: Vec::new(),
-            origin: None,
-        }],
-        unresolved: Vec::new(),
-    });
-    missing.collect()
+/// The run's targets (with a failing one for each `--digests` image the source lacks, when no list
+/// decides), then this shard's share; `true` when the shard has none of them.
+fn plan(
+    req: &Request,
+    source: &dyn Source,
+    list: Option<&[ListLine]>,
+    reference: Option<&DockerRef>,
+    digests: Option<&crate::digests::Digests>,
+) -> (Vec<verify::Target>, bool) {
+    let mut targets = verify::plan(source, list, reference);
+    if let (Some(d), None) = (digests, list) {
+        targets.extend(d.missing_targets(&targets));
+    }
+    shard(targets, req)
 }
 
 /// The list's lines (after `--registry`/`--project`), how many were skipped, and the list file with its
