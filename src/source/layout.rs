@@ -146,7 +146,8 @@ impl<F: Files> Layout<F> {
         self.subjects.get_or_init(|| {
             let mut map: HashMap<Digest, Vec<Desc>> = HashMap::new();
             for blob in self.blobs.all() {
-                if blob.size > METADATA_LIMIT {
+                // a manifest is JSON: layers are passed over after one byte, never read whole
+                if blob.size > METADATA_LIMIT || self.blobs.first_byte(blob) != Some(b'{') {
                     continue;
                 }
                 let Ok(bytes) = self.blobs.read(&blob.digest, blob.size) else { continue };

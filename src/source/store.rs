@@ -213,6 +213,20 @@ impl<F: Files> Blobs<F> {
         self.files.open(&entry.name)?.ok_or_else(|| SourceError::Missing(entry.name.clone()))
     }
 
+    /// The first byte of a blob, when it can be read: a layer is told from a JSON document without
+    /// reading it whole.
+    pub fn first_byte(&self, entry: &BlobEntry) -> Option<u8> {
+        let mut byte = [0u8; 1];
+        let mut reader = self.open(entry).ok()?;
+        loop {
+            match reader.read(&mut byte) {
+                Ok(1) => return Some(byte[0]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                _ => return None,
+            }
+        }
+    }
+
     /// The exact bytes of a small blob, checked against the descriptor's digest and size.
     pub fn read(&self, digest: &Digest, size: u64) -> Result<Vec<u8>, SourceError> {
         let entry = self.entry(digest).ok_or_else(|| SourceError::Missing(format!("blob {digest}")))?;
