@@ -17,6 +17,7 @@ pub mod session;
 pub mod signature;
 pub mod source;
 pub mod verify;
+pub mod yaml;
 
 /// The version and the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("AIRLOCK_GIT_COMMIT"), ")");

@@ -5,6 +5,7 @@ use super::docker_archive::DockerArchive;
 use super::hangar_zip::HangarZip;
 use super::layout::Layout;
 use super::skopeo_dir::{self, SkopeoDir};
+use super::zarf::{self, Zarf};
 use super::store::Dir;
 use super::{Entry, Info, Scan, Source, SourceError};
 use crate::oci::Desc;
@@ -82,6 +83,12 @@ pub fn open(path: &Path, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenEr
         }
         return Err(OpenError::Unrecognised(shown));
     }
+    if let Some(header) = zarf::split::missing_header(path) {
+        return Err(OpenError::MissingFirstPart(shown, header.display().to_string()));
+    }
+    if let Some(split) = zarf::split::open(path) {
+        return open_split_zarf(path, split, opts);
+    }
     let kind = archive::sniff(path).map_err(|e| OpenError::Io(shown.clone(), e))?;
     if let (Some(Kind::Tar | Kind::Gzip | Kind::Zstd) | None, Some(first)) = (kind, archive::missing_first_part(path)) {
         return Err(OpenError::MissingFirstPart(shown, first.display().to_string()));
@@ -101,8 +108,11 @@ pub fn open(path: &Path, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenEr
 fn open_tar(path: &Path, kind: Kind, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenError> {
     let shown = path.display().to_string();
     let tree = ArchiveTree::open(archive::parts(path), kind, opts).map_err(|e| OpenError::Io(shown.clone(), e))?;
-    if tree.has("oci-layout") || tree.has("index.json") {
-        let shared = Shared(std::sync::Arc::new(tree));
+    let shared = Shared(std::sync::Arc::new(tree));
+    if zarf::looks_like(&shared) {
+        return Ok(Box::new(Zarf::open(shared, None)));
+    }
+    if shared.0.has("oci-layout") || shared.0.has("index.json") {
         return Ok(match Layout::open(shared.clone()) {
             Ok(layout) => Box::new(layout),
             Err(e) => {
@@ -112,8 +122,7 @@ fn open_tar(path: &Path, kind: Kind, opts: ArchiveOptions) -> Result<Box<dyn Sou
             }
         });
     }
-    if tree.has("manifest.json") {
-        let shared = Shared(std::sync::Arc::new(tree));
+    if shared.0.has("manifest.json") {
         match DockerArchive::open(shared.clone()) {
             Ok(Some(d)) => return Ok(Box::new(d)),
             Ok(None) => {}
@@ -123,9 +132,39 @@ fn open_tar(path: &Path, kind: Kind, opts: ArchiveOptions) -> Result<Box<dyn Sou
                 return Ok(Box::new(Broken { location: shown, damage }));
             }
         }
-        return broken_or_unrecognised(shared.0.damage_list(), shown);
     }
-    broken_or_unrecognised(tree.damage_list(), shown)
+    broken_or_unrecognised(shared.0.damage_list(), shown)
+}
+
+/// A split zarf package (`.part000` header, `.part001`… data): the parts read as one archive, whose SHA-256
+/// must be the header's. Whatever the parts hold, the header made it a zarf package.
+fn open_split_zarf(path: &Path, split: zarf::split::Split, opts: ArchiveOptions) -> Result<Box<dyn Source>, OpenError> {
+    let shown = path.display().to_string();
+    let mut damage = split.damage;
+    let Some(first) = split.parts.first() else {
+        return Ok(Box::new(Broken { location: shown, damage }));
+    };
+    let kind = archive::sniff(first).map_err(|e| OpenError::Io(first.display().to_string(), e))?;
+    let Some(kind @ (Kind::Tar | Kind::Gzip | Kind::Zstd)) = kind else {
+        damage.push(SourceError::Malformed(format!("{}: not a tar, tar.gz or tar.zst part", first.display())));
+        return Ok(Box::new(Broken { location: shown, damage }));
+    };
+    let tree = ArchiveTree::open(split.parts.clone(), kind, opts).map_err(|e| OpenError::Io(shown.clone(), e))?;
+    match tree.archive_sha256() {
+        Some(actual) if actual == split.sha256 => {}
+        Some(actual) => damage.push(SourceError::Malformed(format!(
+            "{shown}: the parts' SHA-256 is {actual}, the header says {}",
+            split.sha256
+        ))),
+        None => damage.push(SourceError::Io(format!("{shown}: the parts could not be read to their end"))),
+    }
+    let shared = Shared(std::sync::Arc::new(tree));
+    if !zarf::looks_like(&shared) {
+        damage.push(SourceError::Malformed(format!("{shown}: the parts hold no zarf.yaml and checksums.txt")));
+        damage.extend(shared.0.damage_list());
+        return Ok(Box::new(Broken { location: shown, damage }));
+    }
+    Ok(Box::new(Zarf::open(shared, Some((path.to_path_buf(), damage)))))
 }
 
 /// A damaged archive with nothing recognisable in it is still a damaged source (exit 1); an intact one

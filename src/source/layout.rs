@@ -13,6 +13,19 @@ use std::sync::OnceLock;
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub const KIND: &str = "kind";
+pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+
+/// Which annotations name a layout's entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    /// `ref.name` and containerd's name (skopeo, hauler, `cosign save`, containerd).
+    Oci,
+    /// zarf's `images/`: also `base.name` where `ref.name` is absent — what zarf itself pushes the image as
+    /// (zarf-dev/zarf src/pkg/images/push.go: "Crane sets AnnotationBaseImageName instead of
+    /// AnnotationRefName", and ref.name is set from base.name when empty). Anywhere else base.name names the
+    /// image an image was built from, never the image itself.
+    Zarf,
+}
 
 /// What an `index.json` entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +57,11 @@ impl<F: Files> Layout<F> {
     /// Opens a layout. `Err` only when the files are not a layout at all; damage inside is recorded and
     /// reported with the results.
     pub fn open(files: F) -> Result<Layout<F>, SourceError> {
+        Layout::open_named(files, Naming::Oci)
+    }
+
+    /// [`Layout::open`], its entries named by `naming`.
+    pub fn open_named(files: F, naming: Naming) -> Result<Layout<F>, SourceError> {
         let location = files.location();
         let blobs = Blobs::new(files, layout_blob, Vec::new());
         let mut damage = blobs.damage();
@@ -80,7 +98,7 @@ impl<F: Files> Layout<F> {
         match manifest::parse_toc(&index_bytes) {
             Ok(index) => {
                 for desc in index.manifests {
-                    layout.add_entry(desc, &location);
+                    layout.add_entry(desc, &location, naming);
                 }
             }
             Err(e) => layout.damage.push(("index.json".into(), SourceError::Malformed(format!("index.json: {e}")))),
@@ -89,8 +107,12 @@ impl<F: Files> Layout<F> {
         Ok(layout)
     }
 
-    fn add_entry(&mut self, desc: Desc, location: &str) {
-        let ref_name = desc.annotation(REF_NAME).map(str::to_string);
+    fn add_entry(&mut self, desc: Desc, location: &str, naming: Naming) {
+        let ref_name = match (desc.annotation(REF_NAME), naming) {
+            (None, Naming::Zarf) => desc.annotation(BASE_NAME),
+            (name, _) => name,
+        };
+        let ref_name = ref_name.map(str::to_string);
         let containerd = desc.annotation(CONTAINERD_NAME).map(str::to_string);
         let class = classify(&desc, ref_name.as_deref(), containerd.as_deref(), || self.has_subject(&desc));
         if class == Class::Image && is_signature_kind(&desc) {

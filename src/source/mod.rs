@@ -12,6 +12,7 @@ pub mod multi;
 pub mod registry;
 pub mod skopeo_dir;
 pub mod store;
+pub mod zarf;
 pub mod zip;
 
 use crate::digest::{Digest, Mismatch, ReadError};
@@ -251,6 +252,20 @@ impl Scan {
     }
 }
 
+/// A package's signature over its own manifest (zarf's `zarf.bundle.sig` over `zarf.yaml`), for the run to
+/// check with its trust (SPEC §6.6): what is signed, its SHA-256, and the signature files found.
+#[derive(Clone, Debug)]
+pub struct PackageSignature {
+    /// The location of the source PATH.
+    pub origin: String,
+    /// What is signed, for messages (`zarf package test (zarf.yaml)`).
+    pub package: String,
+    /// SHA-256 (hex) of the signed file.
+    pub sha256_hex: String,
+    /// (file name, bytes) of each signature file: none when the package is unsigned.
+    pub signatures: Vec<(String, Vec<u8>)>,
+}
+
 /// Which attachments of a digest to gather: containers-image's (`.sig` manifests and `signature-N`
 /// files) are asked for first; sigstore bundles among the referrers only when none of those is accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,6 +302,11 @@ pub trait Source: Send + Sync {
 
     /// The one pass: damage found opening the source, and (when `hash`) every blob hashed once.
     fn scan(&self, hash: bool) -> Scan;
+
+    /// Signatures a package carries over its own manifest (none for formats without them).
+    fn package_signatures(&self) -> Vec<PackageSignature> {
+        Vec::new()
+    }
 
     /// The one source a multi-PATH run reads an entry's content from (`origin` = its location);
     /// `None` for a single source.

@@ -76,6 +76,10 @@ impl Source for Multi {
         all
     }
 
+    fn package_signatures(&self) -> Vec<super::PackageSignature> {
+        self.sources.iter().flat_map(|s| s.package_signatures()).collect()
+    }
+
     fn for_origin(&self, origin: &str) -> Option<&dyn Source> {
         self.sources.iter().find(|s| s.info().location == origin).map(|s| s.as_ref())
     }

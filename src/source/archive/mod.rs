@@ -156,7 +156,9 @@ fn hint(e: &io::Error) -> String {
 
 fn retainable(name: &str) -> bool {
     let base = name.rsplit('/').next().unwrap_or(name);
+    // zarf packages: `zarf.yaml` and `checksums.txt` (its table of contents) are read after the pass
     matches!(base, "index.json" | "oci-layout" | "manifest.json" | "repositories")
+        || matches!(name, "zarf.yaml" | "checksums.txt")
 }
 
 impl ArchiveTree {
