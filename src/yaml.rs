@@ -26,6 +26,7 @@ pub fn documents<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, String> {
     let options = serde_saphyr::options! {
         budget: budget,
         duplicate_keys: DuplicateKeyPolicy::Error,
+        with_snippet: false,
     };
     let docs: Vec<Option<T>> =
         serde_saphyr::from_slice_multiple_with_options(bytes, options).map_err(|e| one_line(&e.to_string()))?;

@@ -22,3 +22,4 @@ mod readme;
 mod remote;
 mod scale;
 mod scenarios;
+mod zarf;
