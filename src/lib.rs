@@ -11,6 +11,7 @@ pub mod interrupt;
 pub mod listing;
 pub mod merge;
 pub mod oci;
+pub mod packages;
 pub mod reference;
 pub mod report;
 pub mod session;

@@ -230,7 +230,7 @@ pub fn run(req: Request) -> Result<Run, String> {
     if let (Some(signature), Some(Verification::Keys(trust))) = (&archive_signature, &opts.verification) {
         facts.archive_signature = check_archive_signature(source.as_ref(), signature, trust, &mut run);
     }
-    check_package_signatures(source.as_ref(), opts.verification.as_ref(), &mut run, &req.on_message);
+    crate::packages::check_signatures(source.as_ref(), opts.verification.as_ref(), &mut run, &req.on_message);
     let (secs, blobs, bytes) = (started.elapsed().as_secs_f64(), run.blobs, run.bytes);
     (req.on_message)(Message::Debug(format!("verified in {secs:.3}s; {blobs} blobs, {bytes} bytes hashed")));
     Ok(Run { found: run, facts, nothing })
@@ -569,47 +569,6 @@ fn check_archive_signature(
         Err(message) => {
             run.damage.push(archive_failure(source, Kind::BadSignature, format!("archive signature: {message}"), None));
             None
-        }
-    }
-}
-
-/// A package's own signature (zarf's `zarf.bundle.sig` over `zarf.yaml`), checked with the run's keys or
-/// keyless trust by the one bundle verifier: verified is a note naming the signer, failing is damage of the
-/// source; an unsigned package is a note (its images' signatures are checked all the same).
-fn check_package_signatures(
-    source: &dyn Source,
-    verification: Option<&Verification>,
-    run: &mut verify::Run,
-    say: &(dyn Fn(Message) + Send + Sync),
-) {
-    for p in source.package_signatures() {
-        if p.signatures.is_empty() {
-            say(Message::Note(format!(
-                "{}: {} is unsigned (no zarf.bundle.sig): the package itself is not signed; its images' signatures \
-                 are checked as for any layout",
-                p.origin, p.package
-            )));
-        }
-        for (file, bytes) in &p.signatures {
-            let trust = match verification {
-                Some(Verification::Keys(trust)) => trust,
-                other => {
-                    let why = if other.is_some() { "--policy has no rule for it" } else { "no key or trusted root given" };
-                    say(Message::Note(format!("{}: {file} over {} not checked: {why}", p.origin, p.package)));
-                    continue;
-                }
-            };
-            match blob_signature::verify(bytes, &p.sha256_hex, trust) {
-                Ok(signer) => say(Message::Note(format!("{}: {file} verified: {} signed by {signer}", p.origin, p.package))),
-                Err(e) => run.damage.push(SourceDamage {
-                    path: p.origin.clone(),
-                    entry: file.clone(),
-                    digest: None,
-                    kind: Kind::BadSignature,
-                    message: format!("{file}: the package signature over {} does not verify: {e}", p.package),
-                    mismatch: None,
-                }),
-            }
         }
     }
 }

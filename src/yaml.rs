@@ -74,10 +74,13 @@ mod tests {
     fn alias_bombs_and_hostile_input_are_errors_not_panics() {
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..12 {
-            bomb.push_str(&format!("b{i}: &b{i} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n", p = if i == 0 { "a".to_string() } else { format!("b{}", i - 1) }));
+            bomb.push_str(&format!(
+                "b{i}: &b{i} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n",
+                p = if i == 0 { "a".to_string() } else { format!("b{}", i - 1) }
+            ));
         }
         assert!(documents::<serde::de::IgnoredAny>(bomb.as_bytes()).is_err());
-        let deep = "[".repeat(10_000);
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(documents::<serde::de::IgnoredAny>(deep.as_bytes()).is_err());
         assert!(documents::<Doc>(&[0xff, 0xfe, 0x00]).is_err());
         assert!(documents::<Doc>(&vec![b' '; LIMIT + 1]).is_err());

@@ -17,6 +17,8 @@ Everything is assembled from fixtures real signers made (see ../FIXTURES.md): no
   saved-images.zip      a hangar `save` zip of the bundle (make_hangar_zips.py): hangar stores no signatures
   signatures/           the `.sig` manifests alone, as `skopeo copy` of each `sha256-<hex>.sig` tag writes them
   single-dir/           a skopeo `dir:` copy of the single image (dirs/single-signed): no name inside
+  zarf-package-airlock-test-amd64-0.0.1.tar.zst  a zarf package of the single image, zarf.yaml signed by
+                        cosign 2.5 with keys/p256.key (make_zarf.py's signed.tar.zst)
   copied/               layouts/copied-repo: an image whose signature was made for another repository
   keyless/              layouts/keyless-rekor1 of ../keyless (a cosign v3 keyless bundle as a referrer) and the
                         trusted_root.json of the private sigstore instance that signed it; single.sigstore.json
@@ -37,6 +39,7 @@ OUT = os.path.join(HERE, "examples")
 LAYOUTS = ["signed-multi-all", "signed-p256", "signed-layers3"]
 REGISTRY = "registry.airlock.test"
 REF = "org.opencontainers.image.ref.name"
+ZARF = "zarf-package-airlock-test-amd64-0.0.1.tar.zst"
 
 
 def load(path):
@@ -172,6 +175,8 @@ def main():
                      ("bundles/keyless-rekor1.sigstore.json", "single.sigstore.json")]:
         shutil.copyfile(os.path.join(HERE, "keyless", name), os.path.join(OUT, "keyless", to))
     shutil.copytree(os.path.join(HERE, "layouts", "copied-repo"), os.path.join(OUT, "copied"))
+    run([sys.executable, os.path.join(HERE, "make_zarf.py"), OUT, "signed.tar.zst"])
+    os.rename(os.path.join(OUT, "signed.tar.zst"), os.path.join(OUT, ZARF))
     print(f"wrote {OUT}")
 
 

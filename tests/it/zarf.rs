@@ -108,7 +108,11 @@ fn a_file_checksums_txt_does_not_list_is_damage() {
     let path = dir.join("extra.tar.zst");
     let out = verify(&path, &["-p", KEY]);
     assert_eq!(out.code, 1, "{}", out.describe());
-    assert!(out.damage_line("").unwrap().contains("malformed: extra.txt: not listed in checksums.txt"), "{}", out.describe());
+    assert!(
+        out.damage_line("").unwrap().contains("malformed: extra.txt: not listed in checksums.txt"),
+        "{}",
+        out.describe()
+    );
     assert_eq!(damage(&with_report(&path, &["-p", KEY])), [("malformed".into(), "extra.txt".into())]);
 }
 
@@ -152,7 +156,8 @@ fn checksum_lines_listing_a_path_twice_or_escaping_the_package_are_damage() {
 fn a_split_package_is_read_from_its_header_and_its_parts_fold_into_it() {
     let (_dir, dir) = packages(&["split.tar.zst"]);
     let header = dir.join("split.tar.zst.part000");
-    let parts: Vec<String> = (0..=3).map(|i| dir.join(format!("split.tar.zst.part{i:03}")).display().to_string()).collect();
+    let parts: Vec<String> =
+        (0..=3).map(|i| dir.join(format!("split.tar.zst.part{i:03}")).display().to_string()).collect();
     let mut args = vec!["verify-archive".to_string()];
     args.extend(parts.iter().cloned());
     args.extend(["-p".to_string(), KEY.to_string()]);
@@ -179,14 +184,20 @@ fn zarf_bundle_sig_made_by_cosign_is_verified_with_the_runs_key() {
     let out = verify(&path, &["-p", KEY]);
     assert_eq!(out.code, 0, "{}", out.describe());
     assert!(
-        out.stderr.contains("zarf.bundle.sig verified: zarf package airlock-test (zarf.yaml) signed by testdata/keys/p256.pub"),
+        out.stderr.contains(
+            "zarf.bundle.sig verified: zarf package airlock-test (zarf.yaml) signed by testdata/keys/p256.pub"
+        ),
         "{}",
         out.describe()
     );
     // without a key the package signature cannot be checked, and the output says so
     let out = verify(&path, &[]);
     assert_eq!(out.code, 0, "{}", out.describe());
-    assert!(out.stderr.contains("zarf.bundle.sig over zarf package airlock-test (zarf.yaml) not checked"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("zarf.bundle.sig over zarf package airlock-test (zarf.yaml) not checked"),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]

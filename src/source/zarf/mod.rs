@@ -48,8 +48,7 @@ impl Zarf {
         let mut damage: Vec<(String, SourceError)> = files.damage();
         let (header, split_damage) = header.unzip();
         damage.extend(split_damage.into_iter().flatten().map(|e| (location.clone(), e)));
-        let mut zarf =
-            Zarf { files, location, header, layout: None, listed: Vec::new(), damage, signature: None };
+        let mut zarf = Zarf { files, location, header, layout: None, listed: Vec::new(), damage, signature: None };
         let definition = zarf.definition();
         zarf.read_checksums(definition.as_ref());
         zarf.signature = definition.map(|d| zarf.signature(&d));
@@ -84,17 +83,25 @@ impl Zarf {
     fn read_checksums(&mut self, definition: Option<&package::Definition>) {
         let bytes = match self.files.read_small("checksums.txt", TOC_LIMIT) {
             Ok(Some(b)) => b,
-            Ok(None) => return self.damage.push(("checksums.txt".into(), SourceError::Missing("checksums.txt".into()))),
+            Ok(None) => {
+                return self.damage.push(("checksums.txt".into(), SourceError::Missing("checksums.txt".into())));
+            }
             Err(e) => return self.damage.push(("checksums.txt".into(), e)),
         };
         let actual = Digest::sha256_of(&bytes);
         for (version, expected) in definition.map(|d| d.aggregate.as_slice()).unwrap_or_default() {
             match expected {
-                None => self.malformed("zarf.yaml", format!("zarf.yaml ({version}): no aggregateChecksum, but the package has a checksums.txt")),
+                None => self.malformed(
+                    "zarf.yaml",
+                    format!("zarf.yaml ({version}): no aggregateChecksum, but the package has a checksums.txt"),
+                ),
                 Some(hex) if *hex == actual.hex() => {}
                 Some(hex) => self.malformed(
                     "checksums.txt",
-                    format!("checksums.txt: SHA-256 is {}, zarf.yaml ({version}) says aggregateChecksum {hex}", actual.hex()),
+                    format!(
+                        "checksums.txt: SHA-256 is {}, zarf.yaml ({version}) says aggregateChecksum {hex}",
+                        actual.hex()
+                    ),
                 ),
             }
         }

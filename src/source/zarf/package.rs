@@ -155,7 +155,8 @@ mod tests {
 
     #[test]
     fn reads_the_fields_it_needs_from_each_known_document() {
-        let one = format!("kind: ZarfPackageConfig\nmetadata:\n  name: test\n  aggregateChecksum: {HEX}\ncomponents: []\n");
+        let one =
+            format!("kind: ZarfPackageConfig\nmetadata:\n  name: test\n  aggregateChecksum: {HEX}\ncomponents: []\n");
         let d = definition(one.as_bytes()).unwrap();
         assert_eq!(d.name, "test");
         assert_eq!(d.aggregate, [(V1ALPHA1.to_string(), Some(HEX.to_string()))]);
@@ -182,7 +183,10 @@ mod tests {
         let text = format!("{HEX} components/a.tar\n\n{HEX} images/index.json\n");
         let (listed, problems) = checksums(&text);
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(listed.iter().map(|l| l.path.as_str()).collect::<Vec<_>>(), ["components/a.tar", "images/index.json"]);
+        assert_eq!(
+            listed.iter().map(|l| l.path.as_str()).collect::<Vec<_>>(),
+            ["components/a.tar", "images/index.json"]
+        );
     }
 
     #[test]
@@ -193,7 +197,16 @@ mod tests {
         );
         let (listed, problems) = checksums(&text);
         assert_eq!(listed.len(), 1, "only the first `a`");
-        let expect = ["line 1: not", "line 2:", "line 3:", "line 4: \"../up\": a path with", "line 5: \"/abs\": an absolute", "line 6:", "line 8: a is listed again (first on line 7)", "line 9: not"];
+        let expect = [
+            "line 1: not",
+            "line 2:",
+            "line 3:",
+            "line 4: \"../up\": a path with",
+            "line 5: \"/abs\": an absolute",
+            "line 6:",
+            "line 8: a is listed again (first on line 7)",
+            "line 9: not",
+        ];
         assert_eq!(problems.len(), expect.len(), "{problems:?}");
         for (p, e) in problems.iter().zip(expect) {
             assert!(p.starts_with(e), "{p} / {e}");
