@@ -11,7 +11,8 @@ A package is a tar (zstd-compressed unless named .tar) whose root holds:
                      before v0.50 wrote it (crane's layout)
   zarf.bundle.sig    only in the signed variants: cosign 2.5's bundle over zarf.yaml (make_zarf_signed.sh)
 
-Written: good.tar.zst, good.tar, tampered.tar.zst (a byte of components/test.tar flipped), extra.tar.zst (a
+Written: good.tar.zst, good.tar, tampered.tar.zst (a byte of components/test.tar flipped), tampered-layer.tar.zst
+(a byte of the image's layer flipped), extra.tar.zst (a
 file checksums.txt does not list), aggregate.tar.zst (a wrong aggregateChecksum), dupkey.tar.zst (zarf.yaml
 with a duplicate key), listed-twice.tar.zst, escaping.tar.zst (a `../` path in checksums.txt),
 split.tar.zst.part000… (good, split as zarf splits: a JSON header, then 1 KiB parts), signed.tar.zst,
@@ -34,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LAYOUT = os.path.join(HERE, "layouts", "signed-p256")
 SIGNED = os.path.join(HERE, "zarf")
 CHUNK = 1024
+LAYER = "dfcaf4028413b329e92cc5da3d024f4f62bccd11e9e8d9a534bcde8bf018e6a8"  # signed-p256's one layer
 
 
 def small_tar(files):
@@ -161,6 +163,15 @@ def flip_component(root):
         f.write(bytes([b[0] ^ 0x01]))
 
 
+def flip_layer(root):
+    """A byte of the image's layer flipped: the layout's blob check finds it (checksums.txt lists the blob)."""
+    path = os.path.join(root, "images", "blobs", "sha256", LAYER)
+    with open(path, "r+b") as f:
+        b = f.read(1)
+        f.seek(0)
+        f.write(bytes([b[0] ^ 0x01]))
+
+
 def add_extra(root):
     with open(os.path.join(root, "extra.txt"), "w") as f:
         f.write("not listed\n")
@@ -231,6 +242,7 @@ def main():
         "good.tar.zst": {},
         "good.tar": {},
         "tampered.tar.zst": {"change": flip_component},
+        "tampered-layer.tar.zst": {"change": flip_layer},
         "extra.tar.zst": {"change": add_extra},
         "aggregate.tar.zst": {"change": wrong_aggregate},
         "dupkey.tar.zst": {"duplicate": True},

@@ -10,6 +10,8 @@ use std::process::Command;
 const KEY: &str = "testdata/keys/p256.pub";
 const OTHER_KEY: &str = "testdata/keys/other.pub";
 const SINGLE: &str = "registry.airlock.test/airlock/single:v1";
+/// signed-p256's one layer.
+const LAYER: &str = "dfcaf4028413b329e92cc5da3d024f4f62bccd11e9e8d9a534bcde8bf018e6a8";
 const REAL: &str = "../shared/interop/zarf/zarf-package-test-amd64-0.0.1.tar.zst";
 
 /// Packages written by make_zarf.py into a fresh folder: only those named.
@@ -100,6 +102,19 @@ fn a_flipped_byte_in_a_listed_component_is_corrupt_naming_the_file() {
     let line = out.damage_line(path.to_str().unwrap()).unwrap_or_else(|| panic!("{}", out.describe()));
     assert!(line.contains("corrupt: components/test.tar (checksums.txt): digest mismatch"), "{line}");
     assert_eq!(damage(&with_report(&path, &["-p", KEY])), [("corrupt".into(), "components/test.tar".into())]);
+}
+
+#[test]
+fn a_flipped_byte_in_an_image_layer_fails_the_image_as_in_any_layout() {
+    let (_dir, dir) = packages(&["tampered-layer.tar.zst"]);
+    let path = dir.join("tampered-layer.tar.zst");
+    let out = with_report(&path, &["-p", KEY]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let report = out.report();
+    let errors = &report["results"][0]["errors"];
+    assert_eq!(errors[0]["kind"], "corrupt", "{errors}");
+    assert_eq!(errors[0]["subject"], format!("images/blobs/sha256/{LAYER}"), "named as the package names it");
+    assert_eq!(damage(&out), [], "reported once, by the image that holds the layer");
 }
 
 #[test]

@@ -162,6 +162,10 @@ impl Zarf {
         let images = Images { files: self.files.clone(), location: self.location.clone() };
         match Layout::open_named(images, Naming::Zarf) {
             Ok(layout) => self.layout = Some(layout),
+            Err(SourceError::Missing(what)) => {
+                let file = what.rsplit('/').next().unwrap_or_default();
+                self.damage.push((format!("images/{file}"), SourceError::Missing(format!("images/{file}"))));
+            }
             Err(e) => self.damage.push(("images/".into(), under_images(e))),
         }
     }
