@@ -68,6 +68,9 @@ mod tests {
         }
         let e = documents::<Outer>(b"m:\n  x: 1\n  x: 2\n").err().unwrap();
         assert!(e.to_lowercase().contains("duplicate"), "{e}");
+        // in a part of the document no field reads, too (goccy/go-yaml refuses it there as well)
+        let e = documents::<Doc>(b"kind: a\nother: [{x: 1, x: 2}]\n").unwrap_err();
+        assert!(e.contains("duplicate mapping key: x"), "{e}");
     }
 
     #[test]
