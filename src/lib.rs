@@ -1,6 +1,7 @@
 //! airlock: verify container image bundles (OCI layouts, archives, registries) and their sigstore
 //! signatures, offline first. The binary in `main.rs` is glue; everything lives in this library.
 
+pub mod admission;
 pub mod deadline;
 pub mod digest;
 pub mod digests;

@@ -115,6 +115,8 @@ pub struct TrustRequest {
     pub keys: Vec<PathBuf>,
     pub rekor_keys: Vec<PathBuf>,
     pub policy: Option<PathBuf>,
+    /// `--cluster-policy` files.
+    pub cluster_policies: Vec<PathBuf>,
     pub keyless: Option<Keyless>,
     /// `--signed-identity` or `--exact-repository` (as `exact-repository:REPO`).
     pub signed_identity: Option<String>,
@@ -282,6 +284,12 @@ fn load_trust(req: &Request) -> Result<LoadedTrust, String> {
         Some(spec) => IdentityPolicy::parse_cli(spec).map_err(|e| format!("--signed-identity: {e}"))?,
         None => IdentityPolicy::Default,
     };
+    if !t.cluster_policies.is_empty() {
+        let policies = crate::admission::ClusterPolicies::load(&t.cluster_policies)?;
+        let keys = policies.keys();
+        let identity = "per --cluster-policy (cosign: the payload's digest)".to_string();
+        return Ok(LoadedTrust { verification: Some(Verification::Cluster(policies)), keys, identity });
+    }
     if let Some(path) = &t.policy {
         let policy = Policy::load(path)?;
         let identity = "per --policy requirement".to_string();

@@ -263,6 +263,11 @@ pub struct Common {
     /// containers-policy.json(5): sigstoreSigned (keys), insecureAcceptAnything, reject, by scope.
     #[arg(long, conflicts_with_all = ["keys", "signed_identity", "exact_repository", "rekor_keys"], help_heading = "Trust")]
     pub policy: Option<PathBuf>,
+    /// The cluster's admission policy (YAML, several documents): sigstore policy-controller
+    /// ClusterImagePolicy with key and static authorities, and its config-policy-controller ConfigMap;
+    /// what cannot be decided offline fails the images it governs. Repeatable.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keys", "policy", "trusted_root", "signed_identity", "exact_repository", "rekor_keys"], help_heading = "Trust")]
+    pub cluster_policy: Vec<PathBuf>,
     /// Keyless: a sigstore trusted_root.json (Fulcio CAs and Rekor keys), used offline.
     #[arg(long, conflicts_with_all = ["keys", "policy", "rekor_keys"], requires = "certificate_oidc_issuer_any", help_heading = "Trust")]
     pub trusted_root: Option<PathBuf>,

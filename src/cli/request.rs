@@ -60,7 +60,7 @@ pub fn validate(mut v: Validate, debug: bool) -> Result<(Request, Presentation)>
         v.common.signature_scope = Some(SignatureScope::Platform);
     }
     let c = &v.common;
-    if c.keys.is_empty() && c.policy.is_none() && c.trusted_root.is_none() {
+    if c.keys.is_empty() && c.policy.is_none() && c.trusted_root.is_none() && c.cluster_policy.is_empty() {
         bail!(
             "sign validate checks signatures: give -p KEY (or --policy FILE, or --trusted-root with \
              --certificate-identity/--certificate-oidc-issuer); for an integrity check alone use \
@@ -288,6 +288,7 @@ fn trust(c: &Common) -> Result<TrustRequest> {
         keys: c.keys.clone(),
         rekor_keys: c.rekor_keys.clone(),
         policy: c.policy.clone(),
+        cluster_policies: c.cluster_policy.clone(),
         keyless,
         signed_identity,
     })

@@ -18,6 +18,10 @@ pub enum IdentityPolicy {
     ExactReference(DockerRef),
     /// `exactRepository`: the identity's repository must be this one (tags and digests ignored).
     ExactRepository(DockerRef),
+    /// cosign's claim check, which policy-controller's key authorities use: the payload must sign the
+    /// verified digest (checked for every policy), and its docker-reference is not compared. Only
+    /// `--cluster-policy` makes this; no flag selects it.
+    DigestOnly,
     /// `remapIdentity`: the image's reference with `prefix` rewritten to `signed_prefix`, then
     /// `matchRepoDigestOrExact`.
     Remap {
@@ -99,6 +103,7 @@ impl IdentityPolicy {
             return false;
         };
         match (self, image) {
+            (IdentityPolicy::DigestOnly, _) => true,
             (IdentityPolicy::ExactReference(r), _) => !r.is_name_only() && !s.is_name_only() && s == *r,
             (IdentityPolicy::ExactRepository(r), _) => s.name() == r.name(),
             (_, None) => false,
@@ -129,6 +134,7 @@ impl fmt::Display for IdentityPolicy {
             IdentityPolicy::MatchExact => f.write_str("match-exact"),
             IdentityPolicy::MatchRepoDigestOrExact => f.write_str("match-repo-digest-or-exact"),
             IdentityPolicy::MatchRepository => f.write_str("match-repository"),
+            IdentityPolicy::DigestOnly => f.write_str("digest only (cosign, policy-controller)"),
             IdentityPolicy::ExactReference(r) => write!(f, "exact-reference:{r}"),
             IdentityPolicy::ExactRepository(r) => write!(f, "exact-repository:{}", r.name()),
             IdentityPolicy::Remap { prefix, signed_prefix } => write!(f, "remap:{prefix}={signed_prefix}"),

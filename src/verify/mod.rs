@@ -52,6 +52,8 @@ pub type ImageHook = Box<dyn Fn(usize, &[ImageResult]) + Send + Sync>;
 pub enum Verification {
     Keys(Trust),
     Policy(crate::signature::policy::Policy),
+    /// `--cluster-policy`: what the cluster's admission controller would admit.
+    Cluster(crate::admission::ClusterPolicies),
 }
 
 pub struct Options {

@@ -40,6 +40,39 @@ impl Walk<'_> {
         }
     }
 
+    /// `--cluster-policy`: every policy whose globs match one of the image's names (tag and digest forms)
+    /// must admit its own digest, as policy-controller decides at admission.
+    pub(super) fn cluster(
+        &mut self,
+        sig_source: &dyn Source,
+        policies: &crate::admission::ClusterPolicies,
+        identities: &[DockerRef],
+        top: &Digest,
+    ) {
+        let names: Vec<String> =
+            identities.iter().flat_map(|i| [i.to_string(), format!("{}@{top}", i.name())]).collect();
+        let repo = identities.first().or(self.repo);
+        let verify = |keys: &[crate::signature::keys::TrustedKey]| {
+            let trust = Trust {
+                keys: keys.to_vec(),
+                rekor_keys: Vec::new(),
+                identity: crate::signature::identity::IdentityPolicy::DigestOnly,
+                certificate: None,
+                bundle_root: None,
+                bundle_identity: None,
+            };
+            check::check(sig_source, repo, identities.first(), top, &trust)
+        };
+        let decision = policies.decide(&names, &verify);
+        decision.notes.into_iter().for_each(|n| self.result.note(n));
+        decision.findings.into_iter().for_each(|f| self.result.fail(f));
+        for by in decision.admitted_by {
+            if !self.result.signed_by.contains(&by) {
+                self.result.signed_by.push(by);
+            }
+        }
+    }
+
     /// Applies the signature scope over the selected manifests and the indexes above them, for every
     /// identity; signatures are looked up in every PATH of the run (`sig_source`).
     pub(super) fn signatures(&mut self, sig_source: &dyn Source, trust: &Trust, identities: &[DockerRef], hint: bool) {

@@ -127,6 +127,7 @@ fn verify_subject(
     match &opts.verification {
         Some(Verification::Keys(trust)) => walk.signatures(source, trust, identities, subject.identity_missing_hint),
         Some(Verification::Policy(policy)) => walk.policy(source, policy, identities, subject.identity_missing_hint),
+        Some(Verification::Cluster(policies)) => walk.cluster(source, policies, identities, &desc.digest),
         None => {}
     }
     walk.result

@@ -6,6 +6,7 @@ mod common;
 mod archives;
 mod attacks;
 mod cli;
+mod cluster_policy;
 mod conformance;
 mod digests;
 mod dist;

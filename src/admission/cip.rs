@@ -1,0 +1,192 @@
+//! One sigstore policy-controller `ClusterImagePolicy` (`policy.sigstore.dev/v1beta1`, `v1alpha1`), as far
+//! as an offline check can decide it. Read from the controller's types
+//! (`pkg/apis/policy/v1beta1/clusterimagepolicy_types.go`) and its validator (`pkg/webhook/validator.go`,
+//! policy-controller f925c0c):
+//! - `key.data` authorities verify the legacy `.sig` signatures of the image's own digest with any of the
+//!   PEM keys, and only the payload's digest is compared (cosign's `SimpleClaimVerifier`: the signed
+//!   docker-reference is not); with no `ctlog` the transparency log is not consulted (`IgnoreTlog`);
+//! - `static` authorities pass or fail;
+//! - within one policy any authority admits the image; `mode: warn` turns a refusal into a warning.
+//!
+//! Everything else — `keyless`, `secretRef`/`kms` keys, `source`, `ctlog`, `rfc3161timestamp`,
+//! `attestations`, `signatureFormat: bundle`, `spec.policy` (CUE/Rego), and any field this reader does not
+//! know — is not evaluated: the authority (or the policy) counts as refusing, and the output names it.
+
+use super::glob::Glob;
+use crate::signature::keys::TrustedKey;
+use serde_json::Value;
+use std::path::PathBuf;
+
+pub struct ClusterImagePolicy {
+    pub name: String,
+    pub globs: Vec<Glob>,
+    pub authorities: Vec<Authority>,
+    pub warn: bool,
+    /// Why the whole policy cannot admit anything offline (`spec.policy`, unknown spec fields).
+    pub not_evaluated: Vec<String>,
+    /// Parts read but not applied, said once per image (`spec.match`).
+    pub notes: Vec<String>,
+}
+
+pub struct Authority {
+    pub name: String,
+    pub kind: AuthorityKind,
+}
+
+pub enum AuthorityKind {
+    Key(Vec<TrustedKey>),
+    Static {
+        pass: bool,
+        message: String,
+    },
+    /// Cannot be evaluated offline, or not yet: why.
+    NotEvaluated(String),
+}
+
+const SPEC: [&str; 5] = ["images", "authorities", "policy", "mode", "match"];
+const AUTHORITY: [&str; 9] =
+    ["name", "key", "keyless", "static", "source", "ctlog", "attestations", "rfc3161timestamp", "signatureFormat"];
+
+impl ClusterImagePolicy {
+    /// Reads one document; `Err` only for a document the controller itself would refuse.
+    pub fn parse(doc: &Value, file: &str) -> Result<ClusterImagePolicy, String> {
+        let name = doc["metadata"]["name"].as_str().unwrap_or("(unnamed)").to_string();
+        let at = |why: String| format!("{file}: ClusterImagePolicy {name}: {why}");
+        let spec = doc.get("spec").and_then(Value::as_object).ok_or_else(|| at("no spec".into()))?;
+        let mut policy = ClusterImagePolicy {
+            name: name.clone(),
+            globs: Vec::new(),
+            authorities: Vec::new(),
+            warn: false,
+            not_evaluated: unknown_keys(spec, &SPEC, "spec"),
+            notes: Vec::new(),
+        };
+        for image in spec.get("images").and_then(Value::as_array).into_iter().flatten() {
+            let glob = image["glob"].as_str().ok_or_else(|| at("an images entry has no glob".into()))?;
+            policy.globs.push(Glob::compile(glob).map_err(at)?);
+            let extra = image.as_object().map(|o| unknown_keys(o, &["glob"], "images[]")).unwrap_or_default();
+            policy.not_evaluated.extend(extra);
+        }
+        if policy.globs.is_empty() {
+            return Err(at("spec.images names no glob".into()));
+        }
+        policy.warn = match spec.get("mode").and_then(Value::as_str).unwrap_or("enforce") {
+            "enforce" => false,
+            "warn" => true,
+            other => return Err(at(format!("mode {other:?} is neither enforce nor warn"))),
+        };
+        if spec.contains_key("policy") {
+            policy.not_evaluated.push("spec.policy (a CUE/Rego policy over the image) is not evaluated".into());
+        }
+        if spec.contains_key("match") {
+            policy.notes.push("spec.match (resource kinds and labels) is not evaluated: applied to every image".into());
+        }
+        for (i, a) in spec.get("authorities").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            policy.authorities.push(Authority::parse(a, i, &PathBuf::from(format!("{file}: {name}"))));
+        }
+        Ok(policy)
+    }
+
+    pub fn governs(&self, names: &[String]) -> bool {
+        self.globs.iter().any(|g| names.iter().any(|n| g.matches(n)))
+    }
+}
+
+impl Authority {
+    fn parse(a: &Value, index: usize, origin: &std::path::Path) -> Authority {
+        let name = a["name"].as_str().map_or_else(|| format!("authority-{index}"), str::to_string);
+        let kind = match a.as_object() {
+            Some(map) => kind_of(map, origin),
+            None => AuthorityKind::NotEvaluated("not an object".into()),
+        };
+        Authority { name, kind }
+    }
+}
+
+fn kind_of(map: &serde_json::Map<String, Value>, origin: &std::path::Path) -> AuthorityKind {
+    let mut why = unknown_keys(map, &AUTHORITY, "authority");
+    for (field, what) in [
+        ("keyless", "keyless identities are not evaluated yet"),
+        ("source", "signatures in another repository (source) are not read offline"),
+        ("ctlog", "a transparency log (ctlog) cannot be reached offline"),
+        ("rfc3161timestamp", "RFC 3161 timestamp authorities (rfc3161timestamp) are not evaluated yet"),
+        ("attestations", "attestations are not evaluated"),
+    ] {
+        if map.contains_key(field) {
+            why.push(what.into());
+        }
+    }
+    match map.get("signatureFormat").and_then(Value::as_str) {
+        None | Some("") | Some("simplesigning") => {}
+        Some(other) => why.push(format!("signatureFormat {other:?} is not evaluated for key authorities")),
+    }
+    if !why.is_empty() {
+        return AuthorityKind::NotEvaluated(why.join("; "));
+    }
+    if let Some(s) = map.get("static") {
+        return match s["action"].as_str() {
+            Some("pass") => AuthorityKind::Static { pass: true, message: String::new() },
+            Some("fail") => AuthorityKind::Static { pass: false, message: s["message"].as_str().unwrap_or("").into() },
+            other => AuthorityKind::NotEvaluated(format!("static action {other:?} is neither pass nor fail")),
+        };
+    }
+    match map.get("key") {
+        Some(key) => key_kind(key, origin),
+        None => AuthorityKind::NotEvaluated("the authority has neither key, keyless nor static".into()),
+    }
+}
+
+fn key_kind(key: &Value, origin: &std::path::Path) -> AuthorityKind {
+    let Some(map) = key.as_object() else { return AuthorityKind::NotEvaluated("key is not an object".into()) };
+    let mut why = unknown_keys(map, &["data", "secretRef", "kms", "hashAlgorithm"], "key");
+    if map.contains_key("secretRef") || map.contains_key("kms") {
+        why.push("secretRef/kms keys cannot be read offline".into());
+    }
+    if map.get("hashAlgorithm").and_then(Value::as_str).is_some_and(|h| h != "sha256") {
+        why.push("a hashAlgorithm other than sha256 is not evaluated".into());
+    }
+    if !why.is_empty() {
+        return AuthorityKind::NotEvaluated(why.join("; "));
+    }
+    let Some(data) = map.get("data").and_then(Value::as_str) else {
+        return AuthorityKind::NotEvaluated("key has no data".into());
+    };
+    let mut keys = Vec::new();
+    for block in pem_blocks(data) {
+        match TrustedKey::from_pem(origin.to_path_buf(), block.as_bytes()) {
+            Ok(k) => keys.push(k),
+            Err(e) => return AuthorityKind::NotEvaluated(format!("key data: {e}")),
+        }
+    }
+    if keys.is_empty() {
+        return AuthorityKind::NotEvaluated("key data holds no PEM public key".into());
+    }
+    AuthorityKind::Key(keys)
+}
+
+/// Each `-----BEGIN …-----` … `-----END …-----` block of `data` (policy-controller accepts several keys).
+fn pem_blocks(data: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in data.lines() {
+        let line = line.trim();
+        if line.starts_with("-----BEGIN ") {
+            current = Some(String::new());
+        }
+        if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+        if line.starts_with("-----END ") {
+            blocks.extend(current.take());
+        }
+    }
+    blocks
+}
+
+fn unknown_keys(map: &serde_json::Map<String, Value>, known: &[&str], at: &str) -> Vec<String> {
+    map.keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| format!("{at}.{k} is not a field this check knows"))
+        .collect()
+}

@@ -1,0 +1,152 @@
+//! `--cluster-policy FILE` (SPEC §6.7): the cluster's own admission policy as the trust input, so a bundle is
+//! known to be admitted before it is imported. This part reads sigstore policy-controller documents:
+//! `ClusterImagePolicy` (see [`cip`]) and the `config-policy-controller` ConfigMap's `no-match-policy`.
+//! policy-controller's rules (`pkg/webhook/validator.go`, `validateContainerImage`): every policy whose
+//! globs match the image must admit it; an image no policy matches follows `no-match-policy` (default
+//! `deny`). Kyverno documents are refused for now (exit 2), never passed.
+
+pub mod cip;
+pub mod glob;
+
+use crate::finding::{Finding, Kind};
+use crate::signature::check::Outcome;
+use crate::signature::keys::TrustedKey;
+use cip::{AuthorityKind, ClusterImagePolicy};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// policy-controller's `no-match-policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoMatch {
+    Deny,
+    Allow,
+    Warn,
+}
+
+pub struct ClusterPolicies {
+    pub policies: Vec<ClusterImagePolicy>,
+    pub no_match: NoMatch,
+}
+
+/// What the cluster would do with one image.
+#[derive(Default)]
+pub struct Decision {
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+    /// `ClusterImagePolicy P, authority A` for each policy that admitted it.
+    pub admitted_by: Vec<String>,
+}
+
+impl ClusterPolicies {
+    /// Reads every document of every file; `Err` (exit 2) names the file and document.
+    pub fn load(files: &[PathBuf]) -> Result<ClusterPolicies, String> {
+        let mut all = ClusterPolicies { policies: Vec::new(), no_match: NoMatch::Deny };
+        for path in files {
+            let file = path.display().to_string();
+            let bytes = std::fs::read(path).map_err(|e| format!("--cluster-policy {file}: {e}"))?;
+            let docs: Vec<Value> =
+                crate::yaml::documents(&bytes).map_err(|e| format!("--cluster-policy {file}: {e}"))?;
+            for (i, doc) in docs.iter().enumerate() {
+                all.add(doc, &format!("--cluster-policy {file} (document {})", i + 1))?;
+            }
+        }
+        if all.policies.is_empty() {
+            return Err("--cluster-policy: no ClusterImagePolicy in the files given".into());
+        }
+        Ok(all)
+    }
+
+    fn add(&mut self, doc: &Value, at: &str) -> Result<(), String> {
+        let api = doc["apiVersion"].as_str().unwrap_or_default();
+        let kind = doc["kind"].as_str().unwrap_or_default();
+        match (api, kind) {
+            ("policy.sigstore.dev/v1beta1" | "policy.sigstore.dev/v1alpha1", "ClusterImagePolicy") => {
+                self.policies.push(ClusterImagePolicy::parse(doc, at)?);
+            }
+            ("v1", "ConfigMap") if doc["metadata"]["name"] == "config-policy-controller" => {
+                self.no_match = match doc["data"]["no-match-policy"].as_str() {
+                    None | Some("deny") => NoMatch::Deny,
+                    Some("allow") => NoMatch::Allow,
+                    Some("warn") => NoMatch::Warn,
+                    Some(other) => return Err(format!("{at}: no-match-policy {other:?} is not allow, deny or warn")),
+                };
+            }
+            (a, k) if a.starts_with("kyverno.io/") || a.starts_with("policies.kyverno.io/") => {
+                return Err(format!("{at}: Kyverno {k} is not evaluated yet; refusing it rather than passing images"));
+            }
+            (a, k) => return Err(format!("{at}: {k:?} ({a:?}) is not an admission policy this check reads")),
+        }
+        Ok(())
+    }
+
+    /// Every key a key authority holds (the report's `keys`).
+    pub fn keys(&self) -> Vec<TrustedKey> {
+        let authorities = self.policies.iter().flat_map(|p| &p.authorities);
+        authorities
+            .filter_map(|a| if let AuthorityKind::Key(k) = &a.kind { Some(k.clone()) } else { None })
+            .flatten()
+            .collect()
+    }
+
+    /// Decides one image, known by `names` (tag and digest forms), whose own digest's signatures
+    /// `verify(keys)` checks (cosign's rules: legacy `.sig`, payload digest only).
+    pub fn decide(&self, names: &[String], verify: &dyn Fn(&[TrustedKey]) -> Outcome) -> Decision {
+        let mut decision = Decision::default();
+        let matching: Vec<&ClusterImagePolicy> = self.policies.iter().filter(|p| p.governs(names)).collect();
+        if matching.is_empty() {
+            let what = "no ClusterImagePolicy matches this image";
+            match self.no_match {
+                NoMatch::Deny => decision.findings.push(Finding::new(
+                    Kind::Unsigned,
+                    format!("{what}, and policy-controller's no-match-policy is deny (its default)"),
+                )),
+                NoMatch::Allow => decision.notes.push(format!("{what}; no-match-policy allow admits it")),
+                NoMatch::Warn => decision.notes.push(format!("{what}; no-match-policy warn admits it with a warning")),
+            }
+            return decision;
+        }
+        for policy in matching {
+            decision.notes.extend(policy.notes.iter().map(|n| format!("ClusterImagePolicy {}: {n}", policy.name)));
+            match admit(policy, verify) {
+                Ok(authority) => {
+                    decision.admitted_by.push(format!("ClusterImagePolicy {}, authority {authority}", policy.name))
+                }
+                Err(f) if policy.warn => {
+                    decision.notes.push(format!("mode warn, admitted with a warning: {}", f.message))
+                }
+                Err(f) => decision.findings.push(f),
+            }
+        }
+        decision
+    }
+}
+
+/// The authority of `policy` that admits the image, or why none does.
+fn admit(policy: &ClusterImagePolicy, verify: &dyn Fn(&[TrustedKey]) -> Outcome) -> Result<String, Finding> {
+    let prefix = format!("ClusterImagePolicy {}", policy.name);
+    if !policy.not_evaluated.is_empty() {
+        let why = policy.not_evaluated.join("; ");
+        return Err(Finding::new(Kind::Error, format!("{prefix}: cannot be evaluated offline: {why}")));
+    }
+    let mut reasons: Vec<(Kind, String)> = Vec::new();
+    for a in &policy.authorities {
+        match &a.kind {
+            AuthorityKind::Static { pass: true, .. } => return Ok(format!("{} (static pass)", a.name)),
+            AuthorityKind::Static { pass: false, message } => reasons
+                .push((Kind::BadSignature, format!("authority {}: disallowed by static policy: {message}", a.name))),
+            AuthorityKind::NotEvaluated(why) => {
+                reasons.push((Kind::Error, format!("authority {}: not evaluated: {why}", a.name)))
+            }
+            AuthorityKind::Key(keys) => match verify(keys) {
+                Outcome::Accepted(_) => return Ok(format!("{} (key)", a.name)),
+                Outcome::Rejected { kind, message } => reasons.push((kind, format!("authority {}: {message}", a.name))),
+            },
+        }
+    }
+    if reasons.is_empty() {
+        return Err(Finding::new(Kind::Unsigned, format!("{prefix}: no authorities")));
+    }
+    let kind = reasons.iter().map(|(k, _)| *k).find(|k| *k != Kind::Error).unwrap_or(Kind::Error);
+    let all: Vec<String> = reasons.into_iter().map(|(_, m)| m).collect();
+    Err(Finding::new(kind, format!("{prefix} refuses it: {}", all.join("; "))))
+}
