@@ -160,11 +160,20 @@ impl Hasher {
 
     /// Feeds everything `reader` yields into the hasher (an interrupted read is retried), handing each
     /// chunk to `each` too; returns how many bytes were read. The one hashing loop of the crate.
-    pub fn consume<R: Read>(&mut self, mut reader: R, mut each: impl FnMut(&[u8])) -> io::Result<u64> {
-        let mut buf = vec![0u8; CHUNK];
+    pub fn consume<R: Read>(&mut self, reader: R, each: impl FnMut(&[u8])) -> io::Result<u64> {
+        self.consume_with(reader, &mut vec![0u8; CHUNK], each)
+    }
+
+    /// [`Hasher::consume`], reading through `buf` (one buffer kept for many readers).
+    pub fn consume_with<R: Read>(
+        &mut self,
+        mut reader: R,
+        buf: &mut [u8],
+        mut each: impl FnMut(&[u8]),
+    ) -> io::Result<u64> {
         let mut total = 0u64;
         loop {
-            match reader.read(&mut buf) {
+            match reader.read(buf) {
                 Ok(0) => return Ok(total),
                 Ok(n) => {
                     self.update(&buf[..n]);

@@ -5,7 +5,10 @@
 
 mod parts;
 mod plain;
+mod raw;
 mod stream;
+#[cfg(test)]
+mod stream_tests;
 
 use parts::PartsReader;
 pub use parts::{is_later_part, missing_first_part, parts};
@@ -18,12 +21,11 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 /// Retained metadata is capped so a hostile archive cannot grow memory without bound (SPEC §2).
 pub const RETAIN_LIMIT: u64 = 256 << 20;
 pub const MAX_ENTRIES: usize = 1_000_000;
-const CHUNK: usize = 1 << 20;
 /// Padding after the end-of-archive marker that is read and discarded.
 const TRAILER_LIMIT: u64 = 64 << 20;
 
