@@ -1,7 +1,8 @@
 //! Tar archives, plain or compressed with gzip or zstd, whole or split into parts (`NAME.001`, …).
 //! Compressed streams are read once, front to back, never extracted: a decoder thread decompresses
-//! while this thread parses tar and hashes every file; small JSON files are kept for the graph check
-//! afterwards. Plain tar is random access: its entries are indexed, then hashed in parallel.
+//! while this thread parses tar and hashes every file, and the two share the SHA-256 of the archive
+//! file itself; small JSON files are kept for the graph check afterwards. Plain tar is random access:
+//! its entries are indexed, then hashed in parallel.
 
 mod parts;
 mod plain;
