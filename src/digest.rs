@@ -160,7 +160,7 @@ impl Hasher {
 
     /// Feeds everything `reader` yields into the hasher (an interrupted read is retried), handing each
     /// chunk to `each` too; returns how many bytes were read. The one hashing loop of the crate.
-    pub fn consume<R: Read>(&mut self, mut reader: R, mut each: impl FnMut(&[u8])) -> io::Result<u64> {
+    pub fn consume<R: Read>(&mut self, reader: R, each: impl FnMut(&[u8])) -> io::Result<u64> {
         thread_local! {
             /// One read buffer per thread, reused: a fresh 256 KiB per blob costs a page-zeroing mmap each
             /// time, which dominates hashing 100 000 small blobs.
@@ -168,21 +168,31 @@ impl Hasher {
         }
         let mut buf = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
         buf.resize(CHUNK, 0);
+        let result = self.consume_with(reader, &mut buf, each);
+        BUFFER.with(|b| *b.borrow_mut() = buf);
+        result
+    }
+
+    /// [`Hasher::consume`], reading through `buf` (one buffer kept for many readers).
+    pub fn consume_with<R: Read>(
+        &mut self,
+        mut reader: R,
+        buf: &mut [u8],
+        mut each: impl FnMut(&[u8]),
+    ) -> io::Result<u64> {
         let mut total = 0u64;
-        let result = loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break Ok(total),
+        loop {
+            match reader.read(buf) {
+                Ok(0) => return Ok(total),
                 Ok(n) => {
                     self.update(&buf[..n]);
                     each(&buf[..n]);
                     total += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
+                Err(e) => return Err(e),
             }
-        };
-        BUFFER.with(|b| *b.borrow_mut() = buf);
-        result
+        }
     }
 
     /// The digest of everything `reader` yields.

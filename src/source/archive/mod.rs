@@ -1,11 +1,15 @@
 //! Tar archives, plain or compressed with gzip or zstd, whole or split into parts (`NAME.001`, …).
 //! Compressed streams are read once, front to back, never extracted: a decoder thread decompresses
-//! while this thread parses tar and hashes every file; small JSON files are kept for the graph check
-//! afterwards. Plain tar is random access: its entries are indexed, then hashed in parallel.
+//! while this thread parses tar and hashes every file, and the two share the SHA-256 of the archive
+//! file itself; small JSON files are kept for the graph check afterwards. Plain tar is random access:
+//! its entries are indexed, then hashed in parallel.
 
 mod parts;
 mod plain;
+mod raw;
 mod stream;
+#[cfg(test)]
+mod stream_tests;
 
 use parts::PartsReader;
 pub use parts::{is_later_part, missing_first_part, parts};
@@ -18,12 +22,11 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 /// Retained metadata is capped so a hostile archive cannot grow memory without bound (SPEC §2).
 pub const RETAIN_LIMIT: u64 = 256 << 20;
 pub const MAX_ENTRIES: usize = 1_000_000;
-const CHUNK: usize = 1 << 20;
 /// Padding after the end-of-archive marker that is read and discarded.
 const TRAILER_LIMIT: u64 = 64 << 20;
 

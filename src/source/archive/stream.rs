@@ -1,73 +1,167 @@
-//! The one pass over a compressed tar stream: a decoder thread decompresses into a bounded channel
-//! while this thread parses tar, hashes every file and keeps what may be metadata.
+//! The one pass over a compressed tar stream, on two threads: a decoder thread decompresses into a
+//! bounded queue while this thread parses tar and hashes every file, keeping what may be metadata; the
+//! archive's own SHA-256 is shared between them (see `raw`), so neither core waits for the other.
 
+use super::raw::{RAW_CHUNK, RAW_QUEUE, RawHash, Tee};
 use super::*;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::io::BufRead;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::time::Duration;
 
-/// SHA-256 of the raw (compressed) bytes, shared between the decoder thread and its owner.
-#[derive(Clone)]
-struct RawHash(Arc<Mutex<(Hasher, u64)>>);
+/// Decoded bytes handed from the decoder thread to the tar parser at a time.
+const CHUNK: usize = 256 << 10;
+/// Decoded chunks queued between the decoder thread and the tar parser.
+const DECODED_QUEUE: usize = 32;
+/// How long the parser, out of data while the decoder hashes a raw chunk, waits before it tries to take
+/// the next raw chunk itself.
+const POLL: Duration = Duration::from_micros(50);
+/// The tar parser reads each file through one buffer of this size, hashing as it goes.
+const HASH_BUF: usize = 256 << 10;
 
-impl RawHash {
-    fn new() -> RawHash {
-        RawHash(Arc::new(Mutex::new((Hasher::new(Algorithm::Sha256), 0))))
+/// Stream bytes held at most. Buffers are reused, and a new one is made only when none came back, so
+/// there are never more than places for one: the decoded queue, one chunk being filled and two at the
+/// parser (the one it reads, and the next while that one goes back); the raw queue, the chunk being
+/// hashed, the one being decoded and the next being read; the parser's hashing buffer.
+const IN_FLIGHT: usize = (DECODED_QUEUE + 3) * CHUNK + (RAW_QUEUE + 3) * RAW_CHUNK + HASH_BUF;
+const _: () = assert!(IN_FLIGHT <= 64 << 20, "SPEC §9: at most 64 MiB of stream data in flight");
+
+fn open_decoder<'a>(kind: Kind, input: impl BufRead + 'a, window_log_max: u32) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match kind {
+        Kind::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        _ => {
+            let mut d = zstd::stream::read::Decoder::with_buffer(input)?;
+            d.window_log_max(window_log_max)?;
+            Box::new(d)
+        }
+    })
+}
+
+/// The decoder side of the queue to the tar parser; chunks come back for reuse.
+struct Decoded {
+    tx: SyncSender<io::Result<Vec<u8>>>,
+    back: Receiver<Vec<u8>>,
+    raw: Arc<RawHash>,
+}
+
+impl Decoded {
+    /// Sends `msg` on, hashing raw chunks while the parser has all it can take; false when it hung up.
+    fn send(&self, mut msg: io::Result<Vec<u8>>) -> bool {
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => return true,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(m)) if self.raw.help() => msg = m,
+                Err(TrySendError::Full(m)) => return self.tx.send(m).is_ok(),
+            }
+        }
+    }
+
+    fn buffer(&self) -> Vec<u8> {
+        let mut buf = self.back.try_recv().unwrap_or_default();
+        buf.resize(CHUNK, 0);
+        buf
     }
 }
 
-struct HashingReader<R> {
-    inner: R,
-    hash: RawHash,
-    progress: Option<(Progress, u64)>,
-    reported: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut state = self.hash.0.lock().unwrap_or_else(|p| p.into_inner());
-        state.0.update(&buf[..n]);
-        state.1 += n as u64;
-        if let Some((report, total)) = &self.progress
-            && (state.1 >= self.reported + PROGRESS_STEP || n == 0)
-        {
-            self.reported = state.1;
-            report(state.1, *total);
+/// The decoder thread: decompressed chunks until the stream ends, breaks (the error is the last
+/// message) or the parser hangs up.
+fn decode(kind: Kind, input: impl BufRead, window_log_max: u32, out: Decoded) {
+    let mut decoded = match open_decoder(kind, input, window_log_max) {
+        Ok(d) => d,
+        Err(e) => {
+            out.send(Err(e));
+            return;
         }
-        Ok(n)
+    };
+    loop {
+        let mut chunk = out.buffer();
+        let mut filled = 0;
+        let result = loop {
+            match decoded.read(&mut chunk[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == CHUNK {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        chunk.truncate(filled);
+        if filled > 0 && !out.send(Ok(chunk)) {
+            return;
+        }
+        if let Err(e) = result {
+            out.send(Err(e));
+            return;
+        }
+        if filled == 0 {
+            return;
+        }
     }
 }
 
 /// Counts the bytes the tar parser consumed.
 struct CountingReader<R> {
     inner: R,
-    count: Arc<std::sync::atomic::AtomicU64>,
+    count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
 
-/// The consumer side of the decoder thread.
+/// The consumer side of the decoder thread: while it waits for data, it hashes raw chunks.
 struct ChannelReader {
     rx: Receiver<io::Result<Vec<u8>>>,
+    back: SyncSender<Vec<u8>>,
+    raw: Arc<RawHash>,
     buf: Vec<u8>,
     at: usize,
+}
+
+impl ChannelReader {
+    /// The next message from the decoder; while there is none, raw chunks are hashed here.
+    fn next(&self) -> Option<io::Result<Vec<u8>>> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            if self.raw.help() {
+                continue;
+            }
+            if self.raw.queued() == 0 {
+                return self.rx.recv().ok();
+            }
+            // the decoder is hashing a chunk: take the next one when it is done, unless data comes first
+            match self.rx.recv_timeout(POLL) {
+                Ok(msg) => return Some(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.at == self.buf.len() {
-            match self.rx.recv() {
-                Ok(Ok(chunk)) => {
-                    self.buf = chunk;
+            match self.next() {
+                Some(Ok(chunk)) => {
+                    let _ = self.back.try_send(std::mem::replace(&mut self.buf, chunk));
                     self.at = 0;
                 }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
             }
         }
         let n = out.len().min(self.buf.len() - self.at);
@@ -80,71 +174,28 @@ impl Read for ChannelReader {
 impl ArchiveTree {
     /// The one pass over a compressed stream.
     pub(super) fn stream(&mut self, kind: Kind, opts: ArchiveOptions) -> io::Result<()> {
-        let raw = PartsReader::open(&self.parts)?;
-        let progress = opts.progress.clone().map(|p| (p, raw.total));
-        let hash = RawHash::new();
-        let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
-        let thread_hash = hash.clone();
-        let decoder = std::thread::spawn(move || {
-            let reader = HashingReader { inner: raw, hash: thread_hash, progress, reported: 0 };
-            let mut decoded: Box<dyn Read> = match kind {
-                Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-                _ => match zstd::stream::read::Decoder::new(reader) {
-                    Ok(mut d) => {
-                        if let Err(e) = d.window_log_max(opts.zstd_window_log_max) {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                        Box::new(d)
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                },
-            };
-            loop {
-                let mut chunk = vec![0u8; CHUNK];
-                let mut filled = 0;
-                let result = loop {
-                    match decoded.read(&mut chunk[filled..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            filled += n;
-                            if filled == CHUNK {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                chunk.truncate(filled);
-                let done = filled == 0;
-                if filled > 0 && tx.send(Ok(chunk)).is_err() {
-                    return;
-                }
-                if let Err(e) = result {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-                if done {
-                    return;
-                }
-            }
-        });
-        let reader = ChannelReader { rx, buf: Vec::new(), at: 0 };
-        self.scan(reader);
-        let _ = decoder.join();
-        self.finish_raw_hash(&hash);
+        let file = PartsReader::open(&self.parts)?;
+        let progress = opts.progress.clone().map(|p| (p, file.total));
+        let raw = Arc::new(RawHash::default());
+        let tee = Tee::new(file, raw.clone(), progress);
+        let (tx, rx) = sync_channel(DECODED_QUEUE);
+        let (back, returned) = sync_channel(DECODED_QUEUE + 3);
+        let out = Decoded { tx, back: returned, raw: raw.clone() };
+        let window = opts.zstd_window_log_max;
+        let decoder = std::thread::spawn(move || decode(kind, tee, window, out));
+        self.scan(ChannelReader { rx, back, raw: raw.clone(), buf: Vec::new(), at: 0 });
+        // a decoder thread that died may have read bytes it never queued: the archive then has no SHA-256
+        let decoded = decoder.join().is_ok();
+        self.finish_raw_hash(decoded.then(|| raw.finish()));
         Ok(())
     }
 
     /// Hashes whatever the decoder did not read (trailing bytes) and records the archive's SHA-256.
-    fn finish_raw_hash(&mut self, hash: &RawHash) {
-        let (mut hasher, consumed) = {
-            let mut state = hash.0.lock().unwrap_or_else(|p| p.into_inner());
-            std::mem::replace(&mut *state, (Hasher::new(Algorithm::Sha256), 0))
+    /// `raw`: the hasher and how many bytes it took (`None` when the decoder thread died).
+    fn finish_raw_hash(&mut self, raw: Option<(Hasher, u64)>) {
+        let Some((mut hasher, consumed)) = raw else {
+            let _ = self.file_sha256.set(None);
+            return;
         };
         // the bytes after what the tar reader consumed (padding, the compressed trailer); a file that
         // cannot be read to its end has no SHA-256, so --archive-sha256 fails closed
@@ -157,7 +208,7 @@ impl ArchiveTree {
 
     /// Parses tar from `reader`, hashing every regular file as it streams by.
     fn scan<R: Read>(&mut self, reader: R) {
-        let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let consumed = Arc::new(AtomicU64::new(0));
         let mut archive = tar::Archive::new(CountingReader { inner: reader, count: consumed.clone() });
         let mut data_end = 0u64;
         let entries = match archive.entries() {
@@ -169,6 +220,7 @@ impl ArchiveTree {
             }
         };
         let mut retained = 0u64;
+        let mut buf = vec![0u8; HASH_BUF];
         let mut last = String::from("(start of archive)");
         for entry in entries {
             let mut entry = match entry {
@@ -186,10 +238,10 @@ impl ArchiveTree {
                 self.damaged(&name, SourceError::Malformed(format!("more than {MAX_ENTRIES} entries")));
                 return;
             }
-            let Some(file) = self.read_entry(&mut entry, &name, &mut retained) else { return };
+            let Some(file) = self.read_entry(&mut entry, &name, &mut retained, &mut buf) else { return };
             self.insert(name, file);
         }
-        let complete = consumed.load(std::sync::atomic::Ordering::Relaxed) >= data_end + 512;
+        let complete = consumed.load(Ordering::Relaxed) >= data_end + 512;
         self.check_end(archive.into_inner(), complete, &last);
     }
 
@@ -200,6 +252,7 @@ impl ArchiveTree {
         entry: &mut tar::Entry<'_, R>,
         name: &str,
         retained: &mut u64,
+        buf: &mut [u8],
     ) -> Option<TarFile> {
         let size = entry.size();
         let mut hasher = Hasher::new(algorithm_for(name));
@@ -208,7 +261,7 @@ impl ArchiveTree {
         let keep = size <= limit && *retained + size <= RETAIN_LIMIT;
         let mut data: Vec<u8> = Vec::new();
         let mut first = None;
-        let read = hasher.consume(entry, |chunk| {
+        let read = hasher.consume_with(entry, buf, |chunk| {
             first = first.or(chunk.first().copied());
             if keep && (first == Some(b'{') || retainable(name)) {
                 data.extend_from_slice(chunk);
