@@ -7,10 +7,11 @@
 # Needs: zstd, openssl, GNU time (/usr/bin/time), python3. Writes only under $BENCH_DIR (default: a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 SIZES=${BENCH_SIZES:-"1024 4096"}
 DIR=${BENCH_DIR:-$(mktemp -d /tmp/airlock-bench.XXXXXX)}
 trap 'rm -rf "$DIR"' EXIT
-cargo build --release --quiet
+[[ ${BENCH_NO_BUILD:-0} == 1 ]] || cargo build --release --quiet
 A=$PWD/target/release/airlock
 RUNS=${BENCH_RUNS:-5}
 # run CMD...: "seconds peak-KB" of one run (the machine is shared: one run says little, so cases are run RUNS times)
@@ -38,9 +39,11 @@ for mib in $SIZES; do
   read -r yt at am < <(pair "zstd -dc '$B' | openssl dgst -sha256" "$A" verify-archive "$B" --no-progress -q)
   row "zstd -dc | openssl ($mib MiB)" "$yt" "$(mbs "$yt")" "-" "1.00"
   row "airlock tar.zst ($mib MiB)" "$at" "$(mbs "$at")" "$((am / 1024))" "$(ratio "$at" "$yt")"
+  table_row archive "tar.zst $mib MiB vs zstd -dc | openssl ($yt s)" "$at" "$(mbs "$at") MB/s" "$((am / 1024))" "$(ratio "$at" "$yt")"
   read -r dt ad dm < <(pair "cat '$L'/blobs/sha256/* | openssl dgst -sha256" "$A" verify-archive "$L" --no-progress -q)
   row "cat | openssl (dir)" "$dt" "$(mbs "$dt")" "-" "1.00"
   row "airlock directory" "$ad" "$(mbs "$ad")" "$((dm / 1024))" "$(ratio "$ad" "$dt")"
+  table_row archive "directory $mib MiB vs cat | openssl ($dt s)" "$ad" "$(mbs "$ad") MB/s" "$((dm / 1024))" "$(ratio "$ad" "$dt")"
   rm -rf "$L" "$B"
 done
 echo "(seconds: medians of $RUNS interleaved runs; ratio = airlock time / yardstick time, below 1 means airlock is"
