@@ -7,6 +7,7 @@ Everything is assembled from fixtures real signers made (see ../FIXTURES.md): no
                         signed-layers3, with their skopeo-made `.sig` manifests
   sigstore.pub          the key that signed them (keys/p256.pub); images.txt the hangar list naming them
   rancher-images-digests.txt  the images' top digests in Rancher's digests-list format (`REF DIGEST`, sorted)
+  cluster-policy.yaml   a policy-controller ClusterImagePolicy requiring that key for registry.airlock.test/airlock/**
   policy.json           a containers-policy.json(5) requiring that key for registry.airlock.test/airlock
   haul.tar.zst          a hauler-shaped haul of the same images: `kind` / `io.containerd.image.name`
                         annotations, ref names without the registry, the docker-style manifest.json hauler
@@ -143,6 +144,15 @@ def haul(store):
         os.chmod(signature, 0o644)
 
 
+def cluster_policy():
+    """A policy-controller ClusterImagePolicy requiring sigstore.pub for the bundle's repositories."""
+    with open(os.path.join(HERE, "keys", "p256.pub")) as f:
+        key = "".join("        " + line for line in f)
+    return (f"apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: airlock-release\n"
+            f"spec:\n  images:\n  - glob: \"{REGISTRY}/airlock/**\"\n  authorities:\n  - name: release-key\n"
+            f"    key:\n      data: |\n{key}")
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
@@ -151,6 +161,7 @@ def main():
     write_layout(bundle, manifests, [os.path.join(HERE, "layouts", name) for name in LAYOUTS])
     shutil.copyfile(os.path.join(HERE, "keys", "p256.pub"), os.path.join(OUT, "sigstore.pub"))
     write(os.path.join(OUT, "images.txt"), "".join(name + "\n" for name in images(manifests)))
+    write(os.path.join(OUT, "cluster-policy.yaml"), cluster_policy())
     tops = sorted((m["annotations"][REF], m["digest"]) for m in manifests if not m["annotations"][REF].endswith(".sig"))
     write(os.path.join(OUT, "rancher-images-digests.txt"), "".join(f"{n} {d}\n" for n, d in tops))
     policy = {
