@@ -88,6 +88,10 @@ fn the_top_digest_must_be_signed_and_the_signed_name_is_not_compared() {
     let glob = "registry.airlock.test/mirror/*";
     let (code, r, out) = run("testdata/layouts/copied-repo", &[cip("p", glob, &key_authority("k", GOOD), "")]);
     assert_eq!((code, kind(&r, "registry.airlock.test/mirror/single:v1").as_str()), (0, "pass"), "{out}");
+    // a cosign v3 referrer bundle by the same key: key authorities read only the legacy `.sig` format
+    // (`signatureFormat` unset; `checkOptsFromAuthority` refuses `bundle` for key authorities)
+    let (code, r, out) = run("testdata/layouts/bundle-v3", &[cip("p", ALL, &key_authority("k", GOOD), "")]);
+    assert_eq!((code, kind(&r, SINGLE).as_str()), (1, "unsigned"), "{out}");
 }
 
 #[test]
