@@ -67,6 +67,8 @@ impl Walk<'_> {
         decision.notes.into_iter().for_each(|n| self.result.note(n));
         decision.findings.into_iter().for_each(|f| self.result.fail(f));
         for by in decision.admitted_by {
+            // in the report too: the audit record names what admitted the image
+            self.result.note(format!("admitted by {by}"));
             if !self.result.signed_by.contains(&by) {
                 self.result.signed_by.push(by);
             }

@@ -72,6 +72,7 @@ fn a_key_authority_admits_what_its_key_signed() {
         assert_eq!(kind(&r, image), "pass", "{out}");
     }
     assert!(out.contains("signed by ClusterImagePolicy release, authority release-key (key)"), "{out}");
+    assert!(text(&r, SINGLE).contains("admitted by ClusterImagePolicy release, authority release-key (key)"), "{out}");
     let (code, r, out) = run(EXAMPLES, &[cip("release", ALL, &key_authority("other", OTHER), "")]);
     assert_eq!(code, 1, "{out}");
     assert_eq!(kind(&r, SINGLE), "bad-signature", "{out}");
