@@ -10,7 +10,7 @@ use crate::reference::DockerRef;
 use crate::report::{Context, Mode, RegistryMode};
 use crate::signature::blob as blob_signature;
 use crate::signature::bundle::{self, root::TrustRoot};
-use crate::signature::cert::{self, CertTrust, Matcher};
+use crate::signature::cert::{CertTrust, Matcher};
 use crate::signature::check::Trust;
 use crate::signature::identity::IdentityPolicy;
 use crate::signature::keys::TrustedKey;
@@ -115,8 +115,9 @@ pub struct TrustRequest {
     pub keys: Vec<PathBuf>,
     pub rekor_keys: Vec<PathBuf>,
     pub policy: Option<PathBuf>,
-    /// `--cluster-policy` files.
+    /// `--cluster-policy` files, and the `--trusted-root` their keyless authorities are checked against.
     pub cluster_policies: Vec<PathBuf>,
+    pub cluster_trusted_root: Option<PathBuf>,
     pub keyless: Option<Keyless>,
     /// `--signed-identity` or `--exact-repository` (as `exact-repository:REPO`).
     pub signed_identity: Option<String>,
@@ -285,7 +286,15 @@ fn load_trust(req: &Request) -> Result<LoadedTrust, String> {
         None => IdentityPolicy::Default,
     };
     if !t.cluster_policies.is_empty() {
-        let policies = crate::admission::ClusterPolicies::load(&t.cluster_policies)?;
+        let root = match &t.cluster_trusted_root {
+            Some(path) => {
+                let root = TrustRoot::load(path).map_err(|e| format!("--trusted-root {e}"))?;
+                check_keyless_root(&root, path)?;
+                Some(Arc::new(root))
+            }
+            None => None,
+        };
+        let policies = crate::admission::ClusterPolicies::load(&t.cluster_policies, root)?;
         let keys = policies.keys();
         let identity = "per --cluster-policy (cosign: the payload's digest)".to_string();
         return Ok(LoadedTrust { verification: Some(Verification::Cluster(policies)), keys, identity });
@@ -332,25 +341,17 @@ fn keyless_trust(k: &Keyless) -> Result<(CertTrust, TrustRoot, bundle::Identity)
     };
     let identity = matcher(&k.identity, "certificate-identity")?;
     let issuer = matcher(&k.issuer, "certificate-oidc-issuer")?;
-    if root.fulcio.is_empty() || root.tlogs.is_empty() {
-        return Err(format!(
-            "--trusted-root {}: no certificate authority or no transparency log",
-            k.trusted_root.display()
-        ));
-    }
-    let (mut roots, mut intermediates) = (Vec::new(), Vec::new());
-    for ca in &root.fulcio {
-        let (inter, last) = ca.chain.split_at(ca.chain.len() - 1);
-        roots.extend_from_slice(last);
-        intermediates.extend_from_slice(inter);
-    }
-    let certificate = CertTrust {
-        roots,
-        intermediates,
-        rekor_keys: root.tlogs.iter().map(|l| l.key.clone()).collect(),
-        mode: cert::Mode::Fulcio { issuer: issuer.clone(), identity: identity.clone() },
-    };
+    check_keyless_root(&root, &k.trusted_root)?;
+    let certificate = CertTrust::fulcio(&root, issuer.clone(), identity.clone());
     Ok((certificate, root, bundle::Identity { subject: identity, issuer }))
+}
+
+/// A trusted root keyless signatures can be checked against: a certificate authority and a log.
+fn check_keyless_root(root: &TrustRoot, path: &Path) -> Result<(), String> {
+    if root.fulcio.is_empty() || root.tlogs.is_empty() {
+        return Err(format!("--trusted-root {}: no certificate authority or no transparency log", path.display()));
+    }
+    Ok(())
 }
 
 /// The run's targets (with a failing one for each `--digests` image the source lacks, when no list

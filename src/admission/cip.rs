@@ -8,14 +8,24 @@
 //! - `static` authorities pass or fail;
 //! - within one policy any authority admits the image; `mode: warn` turns a refusal into a warning.
 //!
-//! Everything else — `keyless`, `secretRef`/`kms` keys, `source`, `ctlog`, `rfc3161timestamp`,
+//! - `keyless` authorities (legacy `.sig` with a Fulcio certificate) are checked against `--trusted-root`,
+//!   which stands in for the Fulcio and Rekor roots the controller would fetch: the certificate chains to a
+//!   CA valid at the SET's time, carries an SCT when the root lists CT logs, and matches one of the
+//!   `identities` (issuer and subject, exact or cosign's unanchored RE2 `*RegExp`);
+//!
+//! Everything else — `keyless` without `--trusted-root`, `ca-cert`, `secretRef`/`kms` keys, `source`, `ctlog`, `rfc3161timestamp`,
 //! `attestations`, `signatureFormat: bundle`, `spec.policy` (CUE/Rego), and any field this reader does not
 //! know — is not evaluated: the authority (or the policy) counts as refusing, and the output names it.
 
 use super::glob::Glob;
+use crate::signature::bundle::root::TrustRoot;
+use crate::signature::cert::{CertTrust, Matcher};
+use crate::signature::check::Trust;
+use crate::signature::identity::IdentityPolicy;
 use crate::signature::keys::TrustedKey;
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub struct ClusterImagePolicy {
     pub name: String,
@@ -34,7 +44,9 @@ pub struct Authority {
 }
 
 pub enum AuthorityKind {
-    Key(Vec<TrustedKey>),
+    /// Signatures one of these admits (a key authority's keys; one per keyless identity), with what each
+    /// is shown as.
+    Signed(Vec<(String, Trust)>),
     Static {
         pass: bool,
         message: String,
@@ -49,7 +61,7 @@ const AUTHORITY: [&str; 9] =
 
 impl ClusterImagePolicy {
     /// Reads one document; `Err` only for a document the controller itself would refuse.
-    pub fn parse(doc: &Value, file: &str) -> Result<ClusterImagePolicy, String> {
+    pub fn parse(doc: &Value, file: &str, root: Option<&Arc<TrustRoot>>) -> Result<ClusterImagePolicy, String> {
         let name = doc["metadata"]["name"].as_str().unwrap_or("(unnamed)").to_string();
         let at = |why: String| format!("{file}: ClusterImagePolicy {name}: {why}");
         let spec = doc.get("spec").and_then(Value::as_object).ok_or_else(|| at("no spec".into()))?;
@@ -82,7 +94,7 @@ impl ClusterImagePolicy {
             policy.notes.push("spec.match (resource kinds and labels) is not evaluated: applied to every image".into());
         }
         for (i, a) in spec.get("authorities").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            policy.authorities.push(Authority::parse(a, i, &PathBuf::from(format!("{file}: {name}"))));
+            policy.authorities.push(Authority::parse(a, i, &PathBuf::from(format!("{file}: {name}")), root));
         }
         Ok(policy)
     }
@@ -93,20 +105,23 @@ impl ClusterImagePolicy {
 }
 
 impl Authority {
-    fn parse(a: &Value, index: usize, origin: &std::path::Path) -> Authority {
+    fn parse(a: &Value, index: usize, origin: &std::path::Path, root: Option<&Arc<TrustRoot>>) -> Authority {
         let name = a["name"].as_str().map_or_else(|| format!("authority-{index}"), str::to_string);
         let kind = match a.as_object() {
-            Some(map) => kind_of(map, origin),
+            Some(map) => kind_of(map, origin, root),
             None => AuthorityKind::NotEvaluated("not an object".into()),
         };
         Authority { name, kind }
     }
 }
 
-fn kind_of(map: &serde_json::Map<String, Value>, origin: &std::path::Path) -> AuthorityKind {
+fn kind_of(
+    map: &serde_json::Map<String, Value>,
+    origin: &std::path::Path,
+    root: Option<&Arc<TrustRoot>>,
+) -> AuthorityKind {
     let mut why = unknown_keys(map, &AUTHORITY, "authority");
     for (field, what) in [
-        ("keyless", "keyless identities are not evaluated yet"),
         ("source", "signatures in another repository (source) are not read offline"),
         ("ctlog", "a transparency log (ctlog) cannot be reached offline"),
         ("rfc3161timestamp", "RFC 3161 timestamp authorities (rfc3161timestamp) are not evaluated yet"),
@@ -130,9 +145,78 @@ fn kind_of(map: &serde_json::Map<String, Value>, origin: &std::path::Path) -> Au
             other => AuthorityKind::NotEvaluated(format!("static action {other:?} is neither pass nor fail")),
         };
     }
-    match map.get("key") {
-        Some(key) => key_kind(key, origin),
-        None => AuthorityKind::NotEvaluated("the authority has neither key, keyless nor static".into()),
+    match (map.get("key"), map.get("keyless")) {
+        (Some(key), _) => key_kind(key, origin),
+        (None, Some(keyless)) => keyless_kind(keyless, root),
+        (None, None) => AuthorityKind::NotEvaluated("the authority has neither key, keyless nor static".into()),
+    }
+}
+
+/// A trust that checks legacy `.sig` signatures the way cosign does for the controller: the payload's
+/// digest, not its docker-reference; no referrer bundles.
+fn legacy(keys: Vec<TrustedKey>, certificate: Option<CertTrust>, root: Option<Arc<TrustRoot>>) -> Trust {
+    Trust {
+        keys,
+        rekor_keys: Vec::new(),
+        identity: IdentityPolicy::DigestOnly,
+        certificate: certificate.map(Box::new),
+        bundle_root: root,
+        bundle_identity: None,
+    }
+}
+
+fn keyless_kind(keyless: &Value, root: Option<&Arc<TrustRoot>>) -> AuthorityKind {
+    let Some(map) = keyless.as_object() else { return AuthorityKind::NotEvaluated("keyless is not an object".into()) };
+    let known = ["url", "identities", "ca-cert", "trustRootRef", "insecureIgnoreSCT"];
+    let mut why = unknown_keys(map, &known, "keyless");
+    if map.contains_key("ca-cert") {
+        why.push("keyless ca-cert (a private CA) is not evaluated".into());
+    }
+    let Some(root) = root else {
+        why.push("keyless identities need --trusted-root (the Fulcio and Rekor roots the cluster trusts)".into());
+        return AuthorityKind::NotEvaluated(why.join("; "));
+    };
+    let mut trusts = Vec::new();
+    for id in map.get("identities").and_then(Value::as_array).into_iter().flatten() {
+        match identity(id) {
+            Ok((shown, issuer, subject)) => {
+                let certificate = CertTrust::fulcio(root, issuer, subject);
+                trusts.push((shown, legacy(Vec::new(), Some(certificate), Some(root.clone()))));
+            }
+            Err(e) => why.push(e),
+        }
+    }
+    if trusts.is_empty() && why.is_empty() {
+        why.push("keyless has no identities".into());
+    }
+    if !why.is_empty() {
+        return AuthorityKind::NotEvaluated(why.join("; "));
+    }
+    AuthorityKind::Signed(trusts)
+}
+
+/// One `identities[]` entry: issuer and subject, each exact or as cosign's `*RegExp` (RE2, matched
+/// anywhere in the value, as Go's `MatchString` does). Both are required: an identity that leaves one open
+/// is not evaluated rather than read as "any".
+fn identity(id: &Value) -> Result<(String, Matcher, Matcher), String> {
+    let field = |exact: &str, re: &str| -> Result<Option<(String, Matcher)>, String> {
+        match (id[exact].as_str().filter(|s| !s.is_empty()), id[re].as_str().filter(|s| !s.is_empty())) {
+            (Some(e), _) => Ok(Some((e.to_string(), Matcher::Exact(e.to_string())))),
+            (None, Some(r)) => Matcher::regex(&format!(".*(?:{r}).*"))
+                .map(|m| Some((format!("/{r}/"), m)))
+                .map_err(|e| format!("identities {re}: {e}")),
+            (None, None) => Ok(None),
+        }
+    };
+    let extra = id
+        .as_object()
+        .map(|o| unknown_keys(o, &["issuer", "subject", "issuerRegExp", "subjectRegExp"], "identities[]"));
+    if let Some(e) = extra.and_then(|e| e.into_iter().next()) {
+        return Err(e);
+    }
+    match (field("issuer", "issuerRegExp")?, field("subject", "subjectRegExp")?) {
+        (Some((i, issuer)), Some((s, subject))) => Ok((format!("{s} ({i})"), issuer, subject)),
+        _ => Err("an identity without both an issuer and a subject is not evaluated".into()),
     }
 }
 
@@ -161,7 +245,7 @@ fn key_kind(key: &Value, origin: &std::path::Path) -> AuthorityKind {
     if keys.is_empty() {
         return AuthorityKind::NotEvaluated("key data holds no PEM public key".into());
     }
-    AuthorityKind::Key(keys)
+    AuthorityKind::Signed(vec![("key".into(), legacy(keys, None, None))])
 }
 
 /// Each `-----BEGIN …-----` … `-----END …-----` block of `data` (policy-controller accepts several keys).

@@ -9,11 +9,13 @@ pub mod cip;
 pub mod glob;
 
 use crate::finding::{Finding, Kind};
-use crate::signature::check::Outcome;
+use crate::signature::bundle::root::TrustRoot;
+use crate::signature::check::{Outcome, Trust};
 use crate::signature::keys::TrustedKey;
 use cip::{AuthorityKind, ClusterImagePolicy};
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// policy-controller's `no-match-policy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +41,7 @@ pub struct Decision {
 
 impl ClusterPolicies {
     /// Reads every document of every file; `Err` (exit 2) names the file and document.
-    pub fn load(files: &[PathBuf]) -> Result<ClusterPolicies, String> {
+    pub fn load(files: &[PathBuf], root: Option<Arc<TrustRoot>>) -> Result<ClusterPolicies, String> {
         let mut all = ClusterPolicies { policies: Vec::new(), no_match: NoMatch::Deny };
         for path in files {
             let file = path.display().to_string();
@@ -47,7 +49,7 @@ impl ClusterPolicies {
             let docs: Vec<Value> =
                 crate::yaml::documents(&bytes).map_err(|e| format!("--cluster-policy {file}: {e}"))?;
             for (i, doc) in docs.iter().enumerate() {
-                all.add(doc, &format!("--cluster-policy {file} (document {})", i + 1))?;
+                all.add(doc, &format!("--cluster-policy {file} (document {})", i + 1), root.as_ref())?;
             }
         }
         if all.policies.is_empty() {
@@ -56,12 +58,12 @@ impl ClusterPolicies {
         Ok(all)
     }
 
-    fn add(&mut self, doc: &Value, at: &str) -> Result<(), String> {
+    fn add(&mut self, doc: &Value, at: &str, root: Option<&Arc<TrustRoot>>) -> Result<(), String> {
         let api = doc["apiVersion"].as_str().unwrap_or_default();
         let kind = doc["kind"].as_str().unwrap_or_default();
         match (api, kind) {
             ("policy.sigstore.dev/v1beta1" | "policy.sigstore.dev/v1alpha1", "ClusterImagePolicy") => {
-                self.policies.push(ClusterImagePolicy::parse(doc, at)?);
+                self.policies.push(ClusterImagePolicy::parse(doc, at, root)?);
             }
             ("v1", "ConfigMap") if doc["metadata"]["name"] == "config-policy-controller" => {
                 self.no_match = match doc["data"]["no-match-policy"].as_str() {
@@ -82,15 +84,13 @@ impl ClusterPolicies {
     /// Every key a key authority holds (the report's `keys`).
     pub fn keys(&self) -> Vec<TrustedKey> {
         let authorities = self.policies.iter().flat_map(|p| &p.authorities);
-        authorities
-            .filter_map(|a| if let AuthorityKind::Key(k) = &a.kind { Some(k.clone()) } else { None })
-            .flatten()
-            .collect()
+        let trusts = authorities.filter_map(|a| if let AuthorityKind::Signed(t) = &a.kind { Some(t) } else { None });
+        trusts.flatten().flat_map(|(_, t)| t.keys.iter().cloned()).collect()
     }
 
     /// Decides one image, known by `names` (tag and digest forms), whose own digest's signatures
-    /// `verify(keys)` checks (cosign's rules: legacy `.sig`, payload digest only).
-    pub fn decide(&self, names: &[String], verify: &dyn Fn(&[TrustedKey]) -> Outcome) -> Decision {
+    /// `verify(trust)` checks (cosign's rules: legacy `.sig`, payload digest only).
+    pub fn decide(&self, names: &[String], verify: &dyn Fn(&Trust) -> Outcome) -> Decision {
         let mut decision = Decision::default();
         let matching: Vec<&ClusterImagePolicy> = self.policies.iter().filter(|p| p.governs(names)).collect();
         if matching.is_empty() {
@@ -122,7 +122,7 @@ impl ClusterPolicies {
 }
 
 /// The authority of `policy` that admits the image, or why none does.
-fn admit(policy: &ClusterImagePolicy, verify: &dyn Fn(&[TrustedKey]) -> Outcome) -> Result<String, Finding> {
+fn admit(policy: &ClusterImagePolicy, verify: &dyn Fn(&Trust) -> Outcome) -> Result<String, Finding> {
     let prefix = format!("ClusterImagePolicy {}", policy.name);
     if !policy.not_evaluated.is_empty() {
         let why = policy.not_evaluated.join("; ");
@@ -137,10 +137,16 @@ fn admit(policy: &ClusterImagePolicy, verify: &dyn Fn(&[TrustedKey]) -> Outcome)
             AuthorityKind::NotEvaluated(why) => {
                 reasons.push((Kind::Error, format!("authority {}: not evaluated: {why}", a.name)))
             }
-            AuthorityKind::Key(keys) => match verify(keys) {
-                Outcome::Accepted(_) => return Ok(format!("{} (key)", a.name)),
-                Outcome::Rejected { kind, message } => reasons.push((kind, format!("authority {}: {message}", a.name))),
-            },
+            AuthorityKind::Signed(trusts) => {
+                for (shown, trust) in trusts {
+                    match verify(trust) {
+                        Outcome::Accepted(_) => return Ok(format!("{} ({shown})", a.name)),
+                        Outcome::Rejected { kind, message } => {
+                            reasons.push((kind, format!("authority {} ({shown}): {message}", a.name)))
+                        }
+                    }
+                }
+            }
         }
     }
     if reasons.is_empty() {

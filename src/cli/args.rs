@@ -264,12 +264,14 @@ pub struct Common {
     #[arg(long, conflicts_with_all = ["keys", "signed_identity", "exact_repository", "rekor_keys"], help_heading = "Trust")]
     pub policy: Option<PathBuf>,
     /// The cluster's admission policy (YAML, several documents): sigstore policy-controller
-    /// ClusterImagePolicy with key and static authorities, and its config-policy-controller ConfigMap;
+    /// ClusterImagePolicy with key, keyless (with --trusted-root) and static authorities, and its
+    /// config-policy-controller ConfigMap;
     /// what cannot be decided offline fails the images it governs. Repeatable.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["keys", "policy", "trusted_root", "signed_identity", "exact_repository", "rekor_keys"], help_heading = "Trust")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keys", "policy", "signed_identity", "exact_repository", "rekor_keys", "certificate_identity_any", "certificate_oidc_issuer_any"], help_heading = "Trust")]
     pub cluster_policy: Vec<PathBuf>,
     /// Keyless: a sigstore trusted_root.json (Fulcio CAs and Rekor keys), used offline.
-    #[arg(long, conflicts_with_all = ["keys", "policy", "rekor_keys"], requires = "certificate_oidc_issuer_any", help_heading = "Trust")]
+    /// With --cluster-policy: the roots its keyless authorities are checked against (no identity flags).
+    #[arg(long, conflicts_with_all = ["keys", "policy", "rekor_keys"], help_heading = "Trust")]
     pub trusted_root: Option<PathBuf>,
     /// Keyless: the certificate's identity (SAN email or URI).
     #[arg(long, group = "certificate_identity_any", requires = "trusted_root", help_heading = "Identity")]

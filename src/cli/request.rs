@@ -277,6 +277,7 @@ fn trust(c: &Common) -> Result<TrustRequest> {
         }
     };
     let keyless = match &c.trusted_root {
+        Some(_) if !c.cluster_policy.is_empty() => None,
         Some(root) => Some(Keyless {
             trusted_root: root.clone(),
             identity: pattern(&c.certificate_identity, &c.certificate_identity_regexp, "certificate-identity")?,
@@ -289,6 +290,7 @@ fn trust(c: &Common) -> Result<TrustRequest> {
         rekor_keys: c.rekor_keys.clone(),
         policy: c.policy.clone(),
         cluster_policies: c.cluster_policy.clone(),
+        cluster_trusted_root: c.trusted_root.clone().filter(|_| !c.cluster_policy.is_empty()),
         keyless,
         signed_identity,
     })

@@ -70,6 +70,25 @@ pub struct CertTrust {
     pub mode: Mode,
 }
 
+impl CertTrust {
+    /// Fulcio certificates of a sigstore trusted root, for `issuer` and `identity`: every CA chain's last
+    /// certificate is an anchor, the others intermediates; the root's logs give the SET keys.
+    pub fn fulcio(root: &super::bundle::root::TrustRoot, issuer: Matcher, identity: Matcher) -> CertTrust {
+        let (mut roots, mut intermediates) = (Vec::new(), Vec::new());
+        for ca in &root.fulcio {
+            let (inter, last) = ca.chain.split_at(ca.chain.len() - 1);
+            roots.extend_from_slice(last);
+            intermediates.extend_from_slice(inter);
+        }
+        CertTrust {
+            roots,
+            intermediates,
+            rekor_keys: root.tlogs.iter().map(|l| l.key.clone()).collect(),
+            mode: Mode::Fulcio { issuer, identity },
+        }
+    }
+}
+
 /// An accepted certificate signature.
 pub struct CertOk {
     pub subject: String,

@@ -52,17 +52,7 @@ impl Walk<'_> {
         let names: Vec<String> =
             identities.iter().flat_map(|i| [i.to_string(), format!("{}@{top}", i.name())]).collect();
         let repo = identities.first().or(self.repo);
-        let verify = |keys: &[crate::signature::keys::TrustedKey]| {
-            let trust = Trust {
-                keys: keys.to_vec(),
-                rekor_keys: Vec::new(),
-                identity: crate::signature::identity::IdentityPolicy::DigestOnly,
-                certificate: None,
-                bundle_root: None,
-                bundle_identity: None,
-            };
-            check::check(sig_source, repo, identities.first(), top, &trust)
-        };
+        let verify = |trust: &Trust| check::check(sig_source, repo, identities.first(), top, trust);
         let decision = policies.decide(&names, &verify);
         decision.notes.into_iter().for_each(|n| self.result.note(n));
         decision.findings.into_iter().for_each(|f| self.result.fail(f));

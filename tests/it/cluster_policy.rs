@@ -8,7 +8,9 @@
 //!   `SimpleClaimVerifier` (digest only, not the signed docker-reference), no tlog without `ctlog`:
 //!   `ValidatePolicySignaturesForAuthority`, `checkOptsFromAuthority`;
 //! - `static`, `mode: warn`: `ValidatePolicy` (`asFieldError(cip.Mode == "warn", …)`);
-//! - what this check cannot decide offline (keyless for now, attestations, unknown fields) refuses.
+//! - keyless authorities: `checkOptsFromAuthority` (identities, Fulcio roots, SCT, Rekor keys);
+//! - what this check cannot decide offline (keyless without --trusted-root, attestations, unknown fields)
+//!   refuses.
 
 use crate::common::airlock;
 use serde_json::Value;
@@ -38,10 +40,15 @@ fn key_authority(name: &str, key_file: &str) -> String {
 
 /// Runs the bundle under the documents; returns (exit code, report).
 fn run(source: &str, docs: &[String]) -> (i32, Value, String) {
+    run_with(source, docs, &[])
+}
+
+fn run_with(source: &str, docs: &[String], extra: &[&str]) -> (i32, Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("policy.yaml");
     std::fs::write(&file, docs.join("---\n")).unwrap();
-    let out = airlock(["verify-archive", source, "--cluster-policy", file.to_str().unwrap(), "--report", "-"]);
+    let args = ["verify-archive", source, "--cluster-policy", file.to_str().unwrap(), "--report", "-"];
+    let out = airlock(args.iter().copied().chain(extra.iter().copied()));
     let report = if out.code == 2 { Value::Null } else { out.report() };
     (out.code, report, out.describe())
 }
@@ -76,7 +83,7 @@ fn a_key_authority_admits_what_its_key_signed() {
     let (code, r, out) = run(EXAMPLES, &[cip("release", ALL, &key_authority("other", OTHER), "")]);
     assert_eq!(code, 1, "{out}");
     assert_eq!(kind(&r, SINGLE), "bad-signature", "{out}");
-    assert!(text(&r, SINGLE).contains("ClusterImagePolicy release refuses it: authority other: "), "{out}");
+    assert!(text(&r, SINGLE).contains("ClusterImagePolicy release refuses it: authority other (key): "), "{out}");
 }
 
 #[test]
@@ -136,15 +143,55 @@ fn static_warn_and_every_matching_policy() {
     );
 }
 
+fn keyless_authority(identity: &str) -> String {
+    format!(
+        "  - name: gh\n    keyless:\n      url: https://fulcio.sigstore.dev\n      identities:\n      - {identity}\n"
+    )
+}
+
+const ISSUER: &str = "issuer: https://token.actions.githubusercontent.com";
+
+/// Keyless authorities against the private sigstore instance's `.sig` fixtures (testdata/keyless, each
+/// confirmed by cosign 2.5): the certificate's subject and issuer must match one identity (cosign's
+/// `*RegExp` is RE2 matched anywhere, `MatchString`), with `--trusted-root` standing in for the roots the
+/// cluster fetches.
+#[test]
+fn keyless_authorities_check_identity_against_the_trusted_root() {
+    let layouts = "testdata/keyless/sig-layouts";
+    let root = ["--trusted-root", "testdata/keyless/trusted_root.json"];
+    let subject = "https://github.com/airlock-test/app/.github/workflows/release.yml@refs/heads/main";
+    let exact = keyless_authority(&format!("{ISSUER}\n        subject: {subject}"));
+    let (code, r, out) = run_with(&format!("{layouts}/sig-keyless"), &[cip("kl", ALL, &exact, "")], &root);
+    assert_eq!((code, kind(&r, SINGLE).as_str()), (0, "pass"), "{out}");
+    assert!(text(&r, SINGLE).contains(&format!("admitted by ClusterImagePolicy kl, authority gh ({subject}")), "{out}");
+    let unanchored = keyless_authority(&format!("{ISSUER}\n        subjectRegExp: airlock-test/app/"));
+    let (code, _, out) = run_with(&format!("{layouts}/sig-keyless"), &[cip("kl", ALL, &unanchored, "")], &root);
+    assert_eq!(code, 0, "cosign's regexp matches anywhere: {out}");
+    let other = keyless_authority(&format!("{ISSUER}\n        subject: https://github.com/airlock-test/other/x"));
+    let (code, r, out) = run_with(&format!("{layouts}/sig-keyless"), &[cip("kl", ALL, &other, "")], &root);
+    assert_eq!((code, kind(&r, SINGLE).as_str()), (1, "bad-signature"), "{out}");
+    for (fixture, why) in
+        [("sig-keyless-wrong-san", "wrong SAN"), ("sig-keyless-expired", "expired"), ("sig-keyless-no-set", "no SET")]
+    {
+        let (code, r, out) = run_with(&format!("{layouts}/{fixture}"), &[cip("kl", ALL, &exact, "")], &root);
+        assert_eq!((code, r["summary"]["passed"].as_u64()), (1, Some(0)), "{fixture} ({why}): {out}");
+    }
+    // without --trusted-root the authority cannot be decided; an identity leaving the issuer open is not
+    // read as "any issuer"
+    let (code, r, out) = run(&format!("{layouts}/sig-keyless"), &[cip("kl", ALL, &exact, "")]);
+    assert_eq!((code, kind(&r, SINGLE).as_str()), (1, "error"), "{out}");
+    assert!(text(&r, SINGLE).contains("keyless identities need --trusted-root"), "{out}");
+    let open = keyless_authority(&format!("subject: {subject}"));
+    let (_, r, out) = run_with(&format!("{layouts}/sig-keyless"), &[cip("kl", ALL, &open, "")], &root);
+    assert!(text(&r, SINGLE).contains("without both an issuer and a subject is not evaluated"), "{out}");
+}
+
 #[test]
 fn what_cannot_be_decided_offline_refuses_and_says_so() {
-    let keyless = "  - name: gh\n    keyless:\n      identities:\n      - issuer: https://token.actions.githubusercontent.com\n        subject: x\n";
-    let (code, r, out) = run(EXAMPLES, &[cip("kl", ALL, keyless, "")]);
+    let keyless = keyless_authority(&format!("{ISSUER}\n        subject: x"));
+    let (code, r, out) = run(EXAMPLES, &[cip("kl", ALL, &keyless, "")]);
     assert_eq!((code, kind(&r, SINGLE).as_str()), (1, "error"), "{out}");
-    assert!(
-        text(&r, SINGLE).contains("authority gh: not evaluated: keyless identities are not evaluated yet"),
-        "{out}"
-    );
+    assert!(text(&r, SINGLE).contains("authority gh: not evaluated: keyless identities need --trusted-root"), "{out}");
     let secret = "  - name: s\n    key:\n      secretRef:\n        name: cosign-key\n";
     let (_, r, out) = run(EXAMPLES, &[cip("sec", ALL, secret, "")]);
     assert!(text(&r, SINGLE).contains("secretRef/kms keys cannot be read offline"), "{out}");
