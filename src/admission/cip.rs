@@ -18,7 +18,7 @@
 //! know — is not evaluated: the authority (or the policy) counts as refusing, and the output names it.
 
 use super::glob::Glob;
-use crate::signature::bundle::root::TrustRoot;
+use crate::signature::bundle::{self, root::TrustRoot};
 use crate::signature::cert::{CertTrust, Matcher};
 use crate::signature::check::Trust;
 use crate::signature::identity::IdentityPolicy;
@@ -154,14 +154,24 @@ fn kind_of(
 
 /// A trust that checks legacy `.sig` signatures the way cosign does for the controller: the payload's
 /// digest, not its docker-reference; no referrer bundles.
-fn legacy(keys: Vec<TrustedKey>, certificate: Option<CertTrust>, root: Option<Arc<TrustRoot>>) -> Trust {
+/// With a certificate, the trusted root's rules apply too (the SET by the log its logID names, the log and a
+/// CA valid at the integrated time, an SCT when the root lists CT logs): `bundle_identity` turns them on.
+fn legacy(keys: Vec<TrustedKey>, keyless: Option<(&Arc<TrustRoot>, Matcher, Matcher)>) -> Trust {
+    let (certificate, bundle_root, bundle_identity) = match keyless {
+        Some((root, issuer, subject)) => (
+            Some(Box::new(CertTrust::fulcio(root, issuer.clone(), subject.clone()))),
+            Some(root.clone()),
+            Some(bundle::Identity { subject, issuer }),
+        ),
+        None => (None, None, None),
+    };
     Trust {
         keys,
         rekor_keys: Vec::new(),
         identity: IdentityPolicy::DigestOnly,
-        certificate: certificate.map(Box::new),
-        bundle_root: root,
-        bundle_identity: None,
+        certificate,
+        bundle_root,
+        bundle_identity,
     }
 }
 
@@ -179,10 +189,7 @@ fn keyless_kind(keyless: &Value, root: Option<&Arc<TrustRoot>>) -> AuthorityKind
     let mut trusts = Vec::new();
     for id in map.get("identities").and_then(Value::as_array).into_iter().flatten() {
         match identity(id) {
-            Ok((shown, issuer, subject)) => {
-                let certificate = CertTrust::fulcio(root, issuer, subject);
-                trusts.push((shown, legacy(Vec::new(), Some(certificate), Some(root.clone()))));
-            }
+            Ok((shown, issuer, subject)) => trusts.push((shown, legacy(Vec::new(), Some((root, issuer, subject))))),
             Err(e) => why.push(e),
         }
     }
@@ -245,7 +252,7 @@ fn key_kind(key: &Value, origin: &std::path::Path) -> AuthorityKind {
     if keys.is_empty() {
         return AuthorityKind::NotEvaluated("key data holds no PEM public key".into());
     }
-    AuthorityKind::Signed(vec![("key".into(), legacy(keys, None, None))])
+    AuthorityKind::Signed(vec![("key".into(), legacy(keys, None))])
 }
 
 /// Each `-----BEGIN …-----` … `-----END …-----` block of `data` (policy-controller accepts several keys).

@@ -176,6 +176,10 @@ fn keyless_authorities_check_identity_against_the_trusted_root() {
         let (code, r, out) = run_with(&format!("{layouts}/{fixture}"), &[cip("kl", ALL, &exact, "")], &root);
         assert_eq!((code, r["summary"]["passed"].as_u64()), (1, Some(0)), "{fixture} ({why}): {out}");
     }
+    // the trusted root's windows apply: a CA whose validFor starts after the signing time admits nothing
+    let late = ["--trusted-root", "testdata/keyless/roots/ca-late.json"];
+    let (code, r, out) = run_with(&format!("{layouts}/sig-keyless"), &[cip("kl", ALL, &exact, "")], &late);
+    assert_eq!((code, r["summary"]["passed"].as_u64()), (1, Some(0)), "CA outside its window: {out}");
     // without --trusted-root the authority cannot be decided; an identity leaving the issuer open is not
     // read as "any issuer"
     let (code, r, out) = run(&format!("{layouts}/sig-keyless"), &[cip("kl", ALL, &exact, "")]);
