@@ -8,6 +8,7 @@ pub mod digests;
 pub mod finding;
 pub mod hints;
 pub mod imagelist;
+pub mod import;
 pub mod interrupt;
 pub mod listing;
 pub mod merge;

@@ -130,11 +130,49 @@ fn raw_line(r: &ImageResult, ctx: &Context) -> String {
         if !ctx.blobs_checked {
             parts.push(blobs_caveat(ctx).into());
         }
-        format!("PASS {reference} ({})", parts.join(", "))
+        match &r.pushed {
+            Some(p) => format!("PASS {reference} ({}) {}", parts.join(", "), pushed_part(p)),
+            None => format!("PASS {reference} ({})", parts.join(", ")),
+        }
     } else {
         let reasons: Vec<String> = r.errors.iter().map(|e| format!("{}: {}", e.kind, e.message)).collect();
         format!("FAIL {reference}: {}", reasons.join("; "))
     }
+}
+
+/// Bytes in binary units, one decimal: `692 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `imported as REF (…)`, or `would be imported as REF (…)` in a dry run.
+fn pushed_part(p: &crate::import::Pushed) -> String {
+    let signatures = match p.signatures.len() {
+        1 => "1 signature manifest".to_string(),
+        n => format!("{n} signature manifests"),
+    };
+    if p.dry_run {
+        let blobs = format!("{} blobs, {}", p.blobs_uploaded, human_bytes(p.bytes));
+        return format!("would be imported as {} ({blobs}, {signatures})", p.reference);
+    }
+    let blobs = format!(
+        "{} blobs uploaded ({}), {} present, {} mounted",
+        p.blobs_uploaded,
+        human_bytes(p.bytes),
+        p.blobs_present,
+        p.blobs_mounted
+    );
+    format!("imported as {} ({blobs}, {signatures})", p.reference)
 }
 
 /// `N passed, M failed` plus what was not checked.
@@ -464,6 +502,15 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16384.0 PiB");
+    }
 
     #[test]
     fn yaml_renders_nested_values() {

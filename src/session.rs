@@ -58,6 +58,15 @@ pub struct Request {
     pub on_result: Option<ResultHook>,
     /// Warnings and notes for the operator, as they arise.
     pub on_message: Box<dyn Fn(Message) + Send + Sync>,
+    /// `airlock import`: where the images that pass are pushed after the verification.
+    pub import: Option<ImportRequest>,
+}
+
+/// `airlock import`'s target: the registry, how it is reached, and the push's progress in bytes.
+pub struct ImportRequest {
+    pub to: crate::import::Import,
+    pub registry: RegistryRequest,
+    pub progress: Option<crate::import::Progress>,
 }
 
 /// What the operator is told besides the results.
@@ -173,6 +182,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         None => (None, 0, None),
     };
     let (source, paths, registry) = open(&req, list.as_deref())?;
+    let target = req.import.as_ref().map(|i| reach_target(i, &req.on_message)).transpose()?;
     check_reference(&req, list.is_some(), source.as_ref())?;
     check_outputs(&req, source.as_ref())?;
     warn_self_vouching(&req, source.as_ref());
@@ -206,6 +216,11 @@ pub fn run(req: Request) -> Result<Run, String> {
     let planned = targets.len();
     let (location, jobs) = (source.info().location, req.jobs);
     (req.on_message)(Message::Debug(format!("{planned} image(s) to verify in {location}, {jobs} job(s)")));
+    // an import decides each image after its push: its line waits for that
+    let (on_image, after_push) = match &target {
+        None => (req.on_result.map(|f| in_order(f, facts.clone(), planned)), None),
+        Some(_) => (None, req.on_result),
+    };
     let opts = Options {
         verification: trust.verification,
         platforms,
@@ -214,7 +229,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         blobs: req.blobs,
         jobs: req.jobs,
         timeout: Some(req.timeout),
-        on_image: req.on_result.map(|f| in_order(f, facts.clone(), planned)),
+        on_image,
         digests,
     };
     let mut run = verify::run(source.as_ref(), targets, &opts);
@@ -234,9 +249,56 @@ pub fn run(req: Request) -> Result<Run, String> {
         facts.archive_signature = check_archive_signature(source.as_ref(), signature, trust, &mut run);
     }
     crate::packages::check_signatures(source.as_ref(), opts.verification.as_ref(), &mut run, &req.on_message);
+    if let (Some(import), Some(registry)) = (&req.import, &target) {
+        push(source.as_ref(), registry, import, &mut run, req.jobs, &req.on_message);
+        facts.incomplete = crate::interrupt::interrupted();
+        facts.mode.duration_seconds = started.elapsed().as_secs_f64();
+        if let Some(hook) = &after_push {
+            run.results.iter().for_each(|r| hook(r, &facts, planned));
+        }
+    }
     let (secs, blobs, bytes) = (started.elapsed().as_secs_f64(), run.blobs, run.bytes);
     (req.on_message)(Message::Debug(format!("verified in {secs:.3}s; {blobs} blobs, {bytes} bytes hashed")));
     Ok(Run { found: run, facts, nothing })
+}
+
+/// The import's registry client, its host reached once before any work (exit 2 when it cannot be); a dry
+/// run sends nothing, so it reaches nothing.
+fn reach_target(import: &ImportRequest, on_message: &(dyn Fn(Message) + Send + Sync)) -> Result<Registry, String> {
+    let registry = registry(&import.registry)?;
+    if import.to.dry_run {
+        return Ok(registry);
+    }
+    if !import.registry.tls_verify {
+        on_message(Message::Warning(
+            "--tls-verify=false: registry certificates are not checked and plain HTTP is allowed".into(),
+        ));
+    }
+    registry.reach(std::slice::from_ref(&import.to.registry))?;
+    Ok(registry)
+}
+
+/// Pushes what passed; a damaged source pushes nothing (its damage may be in what an image is read from).
+fn push(
+    source: &dyn Source,
+    registry: &Registry,
+    import: &ImportRequest,
+    run: &mut verify::Run,
+    jobs: usize,
+    on_message: &(dyn Fn(Message) + Send + Sync),
+) {
+    if !run.damage.is_empty() {
+        on_message(Message::Warning(format!(
+            "nothing imported: {} is damaged (see the DAMAGED lines)",
+            source.info().location
+        )));
+        for r in run.results.iter_mut().filter(|r| r.passed()) {
+            r.fail(crate::finding::Finding::new(Kind::Error, "not imported: the source is damaged"));
+        }
+        return;
+    }
+    let progress = import.progress.clone();
+    crate::import::run(source, registry, &import.to, &mut run.results, jobs, progress);
 }
 
 /// `--reference` names the image of an entry that carries no name: when there is none, it names nothing.

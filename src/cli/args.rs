@@ -36,6 +36,10 @@ pub enum Command {
     /// verify-bundle protocol).
     #[command(visible_alias = "verify-bundle", after_help = super::man::VERIFY_BLOB_EXAMPLES)]
     VerifyBlob(Box<VerifyBlob>),
+    /// Verify PATHs as verify-archive does, then push exactly the images that passed to a registry, by
+    /// digest, with their signatures; tags last.
+    #[command(after_help = super::man::IMPORT_EXAMPLES)]
+    Import(Box<Import>),
     /// List what a source holds: images, platforms, signatures.
     #[command(after_help = super::man::LIST_EXAMPLES)]
     List(ListArgs),
@@ -119,6 +123,30 @@ pub struct VerifyArchive {
     /// Config and layers: hash them, only check they exist, or not at all.
     #[arg(long, value_enum, default_value = "verify", help_heading = "Input")]
     pub blobs: Blobs,
+}
+
+#[derive(Args, Debug)]
+pub struct Import {
+    /// Layouts, dir: directories or archives; several PATHs are one source for signature lookup.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The registry to push to, and the project that replaces each image's (hangar's --registry and
+    /// --project rules): `registry.local:5000` or `registry.local:5000/mirror`.
+    #[arg(long, value_name = "REGISTRY[/PROJECT]", help_heading = "Import")]
+    pub to: String,
+    /// Verify, then print what would be pushed; nothing is sent.
+    #[arg(long, help_heading = "Import")]
+    pub dry_run: bool,
+    /// Image list (hangar format): verify and import exactly these images and report those missing.
+    #[arg(short = 'f', long = "file", help_heading = "Input")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+    /// Failed-image list (hangar format); written only when something failed or was not imported.
+    #[arg(short = 'o', long = "failed", help_heading = "Output")]
+    pub failed: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Args, Debug)]

@@ -91,38 +91,9 @@ fn cells(r: &listing::Row) -> [String; 7] {
         esc(&r.reference),
         esc(&digest),
         esc(&platforms),
-        human(r.bytes),
+        airlock::report::human_bytes(r.bytes),
         signatures,
         esc(r.path.as_deref().unwrap_or("-")),
         esc(r.problem.as_deref().unwrap_or("-")),
     ]
-}
-
-/// Bytes in binary units, one decimal: `692 B`, `1.5 KiB`, `3.2 GiB`.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_are_human() {
-        assert_eq!(human(0), "0 B");
-        assert_eq!(human(1023), "1023 B");
-        assert_eq!(human(1536), "1.5 KiB");
-        assert_eq!(human(5 << 30), "5.0 GiB");
-        assert_eq!(human(u64::MAX), "16384.0 PiB");
-    }
 }

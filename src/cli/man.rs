@@ -16,6 +16,12 @@ Examples:
       --certificate-identity-regexp 'https://github.com/rancher/.*' \\
       --certificate-oidc-issuer https://token.actions.githubusercontent.com";
 
+pub const IMPORT_EXAMPLES: &str = "\
+Examples:
+  airlock import haul.tar.zst -p sigstore.pub --to registry.local:5000
+  airlock import saved-images.zip signatures/ -p sigstore.pub --to registry.local:5000/mirror -f images.txt
+  airlock import bundle/ -p sigstore.pub --to registry.local:5000 --dry-run";
+
 pub const VALIDATE_EXAMPLES: &str = "\
 Examples:
   airlock validate -f images.txt -p sigstore.pub --registry harbor.example.com --project mirror
@@ -63,6 +69,7 @@ pub fn run(subcommand: Option<&str>) -> Result<u8> {
     let examples = match subcommand {
         Some("verify-archive") => VERIFY_ARCHIVE_EXAMPLES,
         Some("validate") => VALIDATE_EXAMPLES,
+        Some("import") => IMPORT_EXAMPLES,
         Some("verify-blob" | "verify-bundle") => VERIFY_BLOB_EXAMPLES,
         Some("list") => LIST_EXAMPLES,
         _ => VERIFY_ARCHIVE_EXAMPLES,

@@ -45,6 +45,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Validate(v) | Command::Sign { command: SignCommand::Validate(v) } => {
             verify(request::validate(*v, cli.debug)?)
         }
+        Command::Import(i) => verify(request::import(*i, cli.debug)?),
         Command::VerifyBlob(b) => blob::run(&b),
         Command::List(l) => list::run(l, cli.debug),
         Command::Report { command: ReportCommand::Merge { reports, output } } => merge_reports(&reports, &output),

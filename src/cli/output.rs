@@ -42,14 +42,14 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
 
 /// A bytes progress bar for the one hashing pass (a compressed archive, a folder), only when stderr is a
 /// terminal.
-pub fn bytes_progress() -> Option<airlock::source::archive::Progress> {
+pub fn bytes_progress(what: &str) -> Option<airlock::source::archive::Progress> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
     let bar = indicatif::ProgressBar::new(0);
-    let style = indicatif::ProgressStyle::with_template(
-        "hashing {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}, ETA {eta}",
-    )
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{what} {{elapsed_precise}} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}}, ETA {{eta}}"
+    ))
     .map(|s| s.progress_chars("=> "));
     if let Ok(style) = style {
         bar.set_style(style);

@@ -1,9 +1,9 @@
 //! Flags → one library `Request`: defaults that depend on the command, hangar's spellings, and the
 //! checks that need no I/O (shards, credentials). Pure but for reading the environment.
 
-use super::args::{Blobs, Common, RegistryArgs, ReportFormat, SignatureScope, Validate, VerifyArchive};
+use super::args::{Blobs, Common, Import, RegistryArgs, ReportFormat, SignatureScope, Validate, VerifyArchive};
 use super::output;
-use airlock::session::{Keyless, Message, Pattern, RegistryRequest, Request, Sources, TrustRequest};
+use airlock::session::{ImportRequest, Keyless, Message, Pattern, RegistryRequest, Request, Sources, TrustRequest};
 use airlock::source::archive::ArchiveOptions;
 use airlock::verify::{BlobMode, Scope};
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -39,6 +39,18 @@ pub fn verify_archive(v: VerifyArchive, debug: bool) -> Result<(Request, Present
     let failed = v.failed.clone().map(FailedList::Explicit);
     let jobs = default_jobs();
     request(v.common, Sources::Paths(v.paths), v.file, blob_mode(v.blobs), jobs, failed, debug)
+}
+
+/// `import`: verify-archive's request (every blob hashed), with the target registry to push what passes.
+pub fn import(i: Import, debug: bool) -> Result<(Request, Presentation)> {
+    let to = airlock::import::Import::parse_to(&i.to, i.dry_run).map_err(|e| anyhow!(e))?;
+    let registry = registry_request(&i.registry, debug)?;
+    let failed = i.failed.clone().map(FailedList::Explicit);
+    let (mut req, presentation) =
+        request(i.common, Sources::Paths(i.paths), i.file, BlobMode::Verify, default_jobs(), failed, debug)?;
+    let progress = presentation.progress.then(|| output::bytes_progress("pushing")).flatten();
+    req.import = Some(ImportRequest { to, registry, progress });
+    Ok((req, presentation))
 }
 
 pub fn validate(mut v: Validate, debug: bool) -> Result<(Request, Presentation)> {
@@ -193,11 +205,12 @@ fn request(
         digests: c.digests.clone(),
         archive_options: ArchiveOptions {
             zstd_window_log_max: c.zstd_window_log_max,
-            progress: show_progress.then(output::bytes_progress).flatten(),
+            progress: show_progress.then(|| output::bytes_progress("hashing")).flatten(),
         },
         outputs,
         command_line: std::env::args().collect(),
         on_result: None,
+        import: None,
         on_message: Box::new(move |m| {
             if debug || !matches!(m, Message::Debug(_)) {
                 output::message(&m)

@@ -26,6 +26,7 @@ pub fn from_signature_manifests<S: Source + ?Sized>(
         }
         let doc = manifest::parse(&bytes, OCI_MANIFEST).map_err(|e| SourceError::Malformed(format!("{what}: {e}")))?;
         let Document::Manifest(m) = doc else { continue };
+        found.attached.push(super::Attachment::SignatureTag(desc.clone()));
         if m.layers.len() > MAX_SIGNATURES {
             return Err(SourceError::Malformed(format!(
                 "{what}: {} signature layers is over the limit of {MAX_SIGNATURES}",
@@ -74,6 +75,7 @@ pub fn from_referrers<S: Source + ?Sized>(
         if !is_bundle {
             continue;
         }
+        found.attached.push(super::Attachment::Referrer(desc.clone()));
         for layer in m.layers.iter().filter(|l| l.media_type.starts_with(BUNDLE_MEDIA_PREFIX)) {
             if layer.size > METADATA_LIMIT {
                 return Err(SourceError::Malformed(format!("{what}: a {}-byte bundle is over the limit", layer.size)));
@@ -95,6 +97,11 @@ impl Found {
                 self.candidates.push(c);
             }
         }
+        for a in other.attached {
+            if !self.attached.contains(&a) {
+                self.attached.push(a);
+            }
+        }
         self.non_sigstore += other.non_sigstore;
         self.non_signature_attachments += other.non_signature_attachments;
     }
@@ -113,7 +120,12 @@ mod tests {
     #[test]
     fn merging_keeps_each_distinct_candidate_once() {
         let mut all = Found { candidates: vec![simple("a")], ..Found::default() };
-        all.merge(Found { candidates: vec![simple("a"), simple("b")], non_sigstore: 1, non_signature_attachments: 2 });
+        all.merge(Found {
+            candidates: vec![simple("a"), simple("b")],
+            non_sigstore: 1,
+            non_signature_attachments: 2,
+            ..Found::default()
+        });
         assert_eq!(all.candidates, vec![simple("a"), simple("b")], "the copy from a second PATH is left out");
         assert_eq!((all.non_sigstore, all.non_signature_attachments), (1, 2));
     }

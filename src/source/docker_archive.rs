@@ -397,6 +397,17 @@ impl<T: Files> Source for DockerArchive<T> {
         Ok(bytes)
     }
 
+    fn open_blob(
+        &self,
+        _repo: Option<&DockerRef>,
+        desc: &Desc,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        let missing = || SourceError::Missing(format!("blob {}", desc.digest));
+        let name = self.by_digest.get(&desc.digest).and_then(|n| n.first()).ok_or_else(missing)?;
+        let reader = self.tree.open(name)?.ok_or_else(|| SourceError::Missing(name.clone()))?;
+        Ok(Box::new(std::io::Read::take(reader, desc.size)))
+    }
+
     fn check_blob(&self, _repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError> {
         let names =
             self.by_digest.get(&desc.digest).ok_or_else(|| SourceError::Missing(format!("blob {}", desc.digest)))?;

@@ -411,6 +411,17 @@ impl Source for HangarZip {
         self.blobs.check(&desc.digest, desc.size, hash)
     }
 
+    fn open_blob(
+        &self,
+        _repo: Option<&DockerRef>,
+        desc: &Desc,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        if let Some(e) = self.blob_problem(&desc.digest) {
+            return Err(e);
+        }
+        self.blobs.stream(&desc.digest, desc.size)
+    }
+
     fn scan(&self, hash: bool) -> Scan {
         self.blobs.scan(&self.damage, hash)
     }

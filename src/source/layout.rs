@@ -321,6 +321,14 @@ impl<F: Files> Source for Layout<F> {
         self.blobs.check(&desc.digest, desc.size, hash)
     }
 
+    fn open_blob(
+        &self,
+        _repo: Option<&DockerRef>,
+        desc: &Desc,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        self.blobs.stream(&desc.digest, desc.size)
+    }
+
     fn attachments(&self, repo: Option<&DockerRef>, digest: &Digest, which: Attached) -> Result<Found, SourceError> {
         match which {
             Attached::Signatures => {

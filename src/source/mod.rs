@@ -102,8 +102,18 @@ pub enum Candidate {
 #[derive(Clone, Debug, Default)]
 pub struct Found {
     pub candidates: Vec<Candidate>,
+    /// The manifests the candidates came from, for `import` to carry them along.
+    pub attached: Vec<Attachment>,
     pub non_sigstore: usize,
     pub non_signature_attachments: usize,
+}
+
+/// A manifest that holds signatures of a digest: a `.sig` manifest (under the digest's `.sig` tag) or a
+/// referrer (whose `subject` names the digest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attachment {
+    SignatureTag(Desc),
+    Referrer(Desc),
 }
 
 /// What went wrong reading from a source; maps onto the failure kinds of SPEC §3.6.
@@ -293,6 +303,16 @@ pub trait Source: Send + Sync {
     /// Checks that a blob is present with the descriptor's size and digest (hashing it, or for a
     /// registry in `exist` mode only asking). Offline sources answer from their one hashing pass.
     fn check_blob(&self, repo: Option<&DockerRef>, desc: &Desc, hash: bool) -> Result<(), SourceError>;
+
+    /// A blob's bytes as stored, for `import` to push: at most `desc.size` bytes are served, and the
+    /// consumer hashes them again as it sends them. Sources whose blobs cannot be re-read say why.
+    fn open_blob(
+        &self,
+        _repo: Option<&DockerRef>,
+        desc: &Desc,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        Err(SourceError::Io(format!("blob {}: this source cannot serve blobs for import", desc.digest)))
+    }
 
     /// The signature candidates stored for `digest` (in `repo` when the source can tell repositories
     /// apart). Formats that cannot store them have none.

@@ -60,6 +60,21 @@ impl Source for Multi {
         self.first(|s| s.check_blob(repo, desc, hash))
     }
 
+    fn open_blob(
+        &self,
+        repo: Option<&DockerRef>,
+        desc: &Desc,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        let mut missing = None;
+        for s in &self.sources {
+            match s.open_blob(repo, desc) {
+                Err(e @ SourceError::Missing(_)) => missing = missing.or(Some(e)),
+                other => return other,
+            }
+        }
+        Err(missing.unwrap_or_else(|| SourceError::Missing(format!("blob {}", desc.digest))))
+    }
+
     fn attachments(&self, repo: Option<&DockerRef>, digest: &Digest, which: Attached) -> Result<Found, SourceError> {
         let mut all = Found::default();
         for s in &self.sources {

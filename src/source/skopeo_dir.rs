@@ -137,6 +137,14 @@ impl Source for SkopeoDir {
         self.blobs.check(&desc.digest, desc.size, hash)
     }
 
+    fn open_blob(
+        &self,
+        _repo: Option<&DockerRef>,
+        desc: &Desc,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        self.blobs.stream(&desc.digest, desc.size)
+    }
+
     fn attachments(&self, _repo: Option<&DockerRef>, digest: &Digest, which: Attached) -> Result<Found, SourceError> {
         match which {
             Attached::Signatures => self.signature_files(digest),

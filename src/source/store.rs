@@ -213,6 +213,15 @@ impl<F: Files> Blobs<F> {
         self.files.open(&entry.name)?.ok_or_else(|| SourceError::Missing(entry.name.clone()))
     }
 
+    /// A blob's bytes as stored (at most `size` of them), for a consumer that hashes them again.
+    pub fn stream(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send + '_>, SourceError> {
+        let entry = self.entry(digest).ok_or_else(|| SourceError::Missing(format!("blob {digest}")))?;
+        if entry.size != size {
+            return Err(SourceError::Corrupt(entry.name.clone(), Mismatch::size(size, entry.size)));
+        }
+        Ok(Box::new(self.open(entry)?.take(size)))
+    }
+
     /// The first byte of a blob, when it can be read: a layer is told from a JSON document without
     /// reading it whole.
     pub fn first_byte(&self, entry: &BlobEntry) -> Option<u8> {

@@ -63,6 +63,12 @@ pub struct ImageResult {
     /// Key files whose signatures were accepted.
     #[serde(skip)]
     pub signed_by: Vec<String>,
+    /// The image's top manifest or index, when it was located.
+    #[serde(skip)]
+    pub top: Option<crate::oci::Desc>,
+    /// What `import` pushed of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<crate::import::Pushed>,
 }
 
 /// Damage of a source itself, not of one image (SPEC §7: its own `DAMAGED` line and count): the PATH,
@@ -92,6 +98,8 @@ impl ImageResult {
             errors: Vec::new(),
             notes: Vec::new(),
             signed_by: Vec::new(),
+            top: None,
+            pushed: None,
         }
     }
 

@@ -102,6 +102,7 @@ fn verify_subject(
             return result;
         }
     };
+    result.top = Some(desc.clone());
     let origin = subject.origin.clone().unwrap_or_else(|| source.info().location);
     let own = subject.origin.as_deref().and_then(|o| source.for_origin(o)).unwrap_or(source);
     let mut walk = Walk {

@@ -40,7 +40,66 @@ pub struct Response {
     pub content_length: Option<u64>,
     /// The `rel="next"` target of a `Link` header (pagination), as a path under the host.
     pub next: Option<String>,
+    /// `Location` (an upload's next URL), resolved against the request's URL.
+    pub location: Option<String>,
+    /// The registry answered a manifest push with `OCI-Subject`: it keeps the referrers of the subject.
+    pub subject: bool,
     pub body: Body,
+}
+
+/// The HTTP methods of the distribution API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// One request to a host: what, where, for which scope, with which body.
+pub struct Call<'a> {
+    pub method: Method,
+    /// A path under the host (`/v2/…`), or a URL the host gave (an upload's `Location`), which must be on
+    /// the host itself: credentials never go elsewhere.
+    pub target: &'a str,
+    pub accept: &'a str,
+    /// `(name, value)` headers besides `Accept` and `Authorization` (`Content-Type`, `Content-Range`).
+    pub headers: Vec<(&'static str, String)>,
+    /// The request body; sent (with its length) for `POST`, `PUT` and `PATCH`.
+    pub body: &'a [u8],
+    /// The token scope (`repository:NAME:pull`, `repository:NAME:pull,push`).
+    pub scope: String,
+    pub want: Want,
+}
+
+impl<'a> Call<'a> {
+    /// A `GET`/`HEAD` of `path` for `repo`'s pull scope.
+    pub fn pull(head: bool, path: &'a str, accept: &'a str, repo: &str, want: Want) -> Call<'a> {
+        Call {
+            method: if head { Method::Head } else { Method::Get },
+            target: path,
+            accept,
+            headers: Vec::new(),
+            body: &[],
+            scope: format!("repository:{repo}:pull"),
+            want,
+        }
+    }
 }
 
 pub enum Body {
@@ -106,8 +165,8 @@ impl Host {
     pub fn ping(&self) -> Result<(), String> {
         loop {
             let base = lock(&self.base).clone();
-            match self.send_following(false, &format!("{base}/v2/"), "application/json", None, Want::Bytes(SMALL_LIMIT))
-            {
+            let call = Call::pull(false, "/v2/", "application/json", "", Want::Bytes(SMALL_LIMIT));
+            match self.send_following(&call, &format!("{base}/v2/"), None) {
                 Ok(_) => return Ok(()),
                 Err(e) if !self.config.tls_verify && base.starts_with("https://") && e.is_transport() => {
                     *lock(&self.base) = base.replacen("https://", "http://", 1);
@@ -126,14 +185,20 @@ impl Host {
         repo: &str,
         want: Want,
     ) -> Result<Response, SourceError> {
-        let mut scope = format!("repository:{repo}:pull");
+        self.call(&Call::pull(head, path, accept, repo, want))
+    }
+
+    /// Sends `call`: the token dance for its scope, retries of busy answers, plain HTTP after a TLS
+    /// failure when `--tls-verify=false` allows it.
+    pub fn call(&self, call: &Call) -> Result<Response, SourceError> {
+        let mut scope = call.scope.clone();
         let mut auth_retried = false;
         let mut retries = 0;
         loop {
             let base = lock(&self.base).clone();
-            let url = format!("{base}{path}");
+            let url = self.url_of(&base, call.target)?;
             let authorization = self.authorization(&scope)?;
-            let resp = match self.send_following(head, &url, accept, authorization.as_deref(), want) {
+            let resp = match self.send_following(call, &url, authorization.as_deref()) {
                 Ok(r) => r,
                 Err(e) if !self.config.tls_verify && base.starts_with("https://") && e.is_transport() => {
                     // --tls-verify=false also allows plain HTTP (containers-image behaviour).
@@ -277,35 +342,47 @@ impl Host {
         Ok(())
     }
 
-    /// Sends one request and follows redirects, dropping credentials when the host changes.
-    fn send_following(
-        &self,
-        head: bool,
-        url: &str,
-        accept: &str,
-        authorization: Option<&str>,
-        want: Want,
-    ) -> Result<Answer, Transport> {
+    /// The URL of a call's target: a path under `base`, or a URL of this host (never another one).
+    fn url_of(&self, base: &str, target: &str) -> Result<String, SourceError> {
+        if !target.contains("://") {
+            return Ok(format!("{base}{target}"));
+        }
+        let host_of = |u: &str| authority(u).split_once("://").map(|(_, h)| h.to_string()).unwrap_or_default();
+        if host_of(target) != host_of(base) {
+            return Err(SourceError::Io(format!(
+                "{}: the registry sent an upload to {} (another host); airlock sends nothing there",
+                self.name,
+                super::trace::redact_url(target)
+            )));
+        }
+        Ok(target.to_string())
+    }
+
+    /// Sends one request; `GET` and `HEAD` follow redirects, dropping credentials when the host changes.
+    fn send_following(&self, call: &Call, url: &str, authorization: Option<&str>) -> Result<Answer, Transport> {
         let mut url = url.to_string();
         let origin = authority(&url).to_string();
+        let head = call.method == Method::Head;
+        let follows = matches!(call.method, Method::Get | Method::Head);
         for _ in 0..=MAX_REDIRECTS {
             let auth = authorization.filter(|_| authority(&url) == origin);
             let agent = if self.config.tls_verify { &self.agent } else { &self.insecure_agent };
-            let timeout = request_timeout();
-            let exchange = Exchange::start(self.config.trace.as_ref(), if head { "HEAD" } else { "GET" }, &url, auth);
-            let result = if head {
-                let mut r = agent.head(&url).header("Accept", accept);
-                if let Some(a) = auth {
-                    r = r.header("Authorization", a);
-                }
-                r.config().timeout_global(Some(timeout)).build().call()
+            let exchange = Exchange::start(self.config.trace.as_ref(), call.method.name(), &url, auth);
+            let mut builder =
+                ureq::http::Request::builder().method(call.method.name()).uri(&url).header("Accept", call.accept);
+            if let Some(a) = auth {
+                builder = builder.header("Authorization", a);
+            }
+            for (name, value) in &call.headers {
+                builder = builder.header(*name, value);
+            }
+            let timeout = Some(request_timeout());
+            let built = if matches!(call.method, Method::Get | Method::Head | Method::Delete) {
+                builder.body(()).map(|r| agent.run(agent.configure_request(r).timeout_global(timeout).build()))
             } else {
-                let mut r = agent.get(&url).header("Accept", accept);
-                if let Some(a) = auth {
-                    r = r.header("Authorization", a);
-                }
-                r.config().timeout_global(Some(timeout)).build().call()
+                builder.body(call.body).map(|r| agent.run(agent.configure_request(r).timeout_global(timeout).build()))
             };
+            let result = built.map_err(|e| Transport::Other(format!("{url}: {e}")))?;
             let mut resp = result.map_err(|e| {
                 exchange.done(&e.to_string());
                 Transport::from(e)
@@ -313,7 +390,7 @@ impl Host {
             let status = resp.status().as_u16();
             exchange.done(&format!("HTTP {status}"));
             let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-            if (300..400).contains(&status) && status != 304 {
+            if follows && (300..400).contains(&status) && status != 304 {
                 let location = header("location").ok_or(Transport::Other(format!("HTTP {status} without Location")))?;
                 url = resolve(&url, &location);
                 continue;
@@ -326,14 +403,16 @@ impl Host {
                 Some(path) => path.to_string(),
                 None => n,
             });
+            let location = header("location").map(|l| resolve(&url, &l));
+            let subject = header("oci-subject").is_some();
             let retry_after = header("retry-after").and_then(|s| s.trim().parse::<u64>().ok()).map(Duration::from_secs);
             let ok = (200..300).contains(&status);
             let body = if head {
                 Body::None
-            } else if ok && want == Want::Stream {
+            } else if ok && call.want == Want::Stream {
                 Body::Stream(Box::new(resp.into_body().into_reader()))
             } else {
-                let limit = match want {
+                let limit = match call.want {
                     Want::Bytes(n) if ok => n,
                     _ => SMALL_LIMIT,
                 };
@@ -352,7 +431,7 @@ impl Host {
                 answered_by: authority(&url).to_string(),
                 challenge,
                 retry_after,
-                inner: Response { status, content_type, content_length, next, body },
+                inner: Response { status, content_type, content_length, next, location, subject, body },
             });
         }
         Err(Transport::Other(format!("more than {MAX_REDIRECTS} redirects from {url}")))

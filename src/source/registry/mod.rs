@@ -8,6 +8,7 @@ mod blob;
 pub mod client;
 mod errors;
 mod manifest;
+pub mod push;
 mod referrer;
 pub mod tls;
 pub mod trace;

@@ -226,6 +226,14 @@ impl Source for Zarf {
         self.layout()?.check_blob(repo, desc, hash).map_err(under_images)
     }
 
+    fn open_blob(
+        &self,
+        repo: Option<&DockerRef>,
+        desc: &Desc,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        self.layout()?.open_blob(repo, desc).map_err(under_images)
+    }
+
     fn attachments(&self, repo: Option<&DockerRef>, digest: &Digest, which: Attached) -> Result<Found, SourceError> {
         match &self.layout {
             Some(layout) => layout.attachments(repo, digest, which).map_err(under_images),

@@ -1,0 +1,258 @@
+//! `airlock import PATH… --to REGISTRY[/PROJECT]` (SPEC §1): after the full verification, push exactly the
+//! images that passed, by digest, with their signatures. For each image, in this order:
+//! - its blobs (HEAD first, so an interrupted import resumes; mounted from another repository of the
+//!   target when this run placed them there; else uploaded, hashed as they are sent and committed only
+//!   when they are the descriptor's bytes);
+//! - its manifests and indexes by digest, children first;
+//! - its signatures: `.sig` manifests under their tags, referrers with their `subject` (and cosign's
+//!   `sha256-<hex>` tag when the registry keeps no referrers itself);
+//! - its tags last, so a tag never points at a partial image.
+//!
+//! A failed image is never pushed; an image whose push fails is failed (kind `error`, or `corrupt` when
+//! the source no longer holds what was verified).
+
+pub mod graph;
+
+use crate::digest::Digest;
+use crate::finding::{Finding, Kind};
+use crate::imagelist;
+use crate::reference::DockerRef;
+use crate::source::registry::Registry;
+use crate::source::registry::push::{CHUNK, Placed, Repository};
+use crate::source::{Source, SourceError};
+use crate::verify::result::ImageResult;
+use graph::{Graph, Link};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where to import, and how.
+pub struct Import {
+    /// `--to REGISTRY[/PROJECT]`, split.
+    pub registry: String,
+    pub project: Option<String>,
+    pub dry_run: bool,
+}
+
+impl Import {
+    /// `--to REGISTRY[/PROJECT]`: a registry host (with its port), and at most one project segment.
+    pub fn parse_to(to: &str, dry_run: bool) -> Result<Import, String> {
+        let (registry, project) = match to.split_once('/') {
+            Some((r, p)) => (r, Some(p)),
+            None => (to, None),
+        };
+        if !crate::reference::valid_domain(registry) {
+            return Err(format!("--to {to}: {registry:?} is not a registry host (REGISTRY[:PORT][/PROJECT])"));
+        }
+        if let Some(p) = project.filter(|p| p.contains('/') || !crate::reference::valid_repository_path(p)) {
+            return Err(format!("--to {to}: {p:?} is not one project name (REGISTRY[:PORT][/PROJECT])"));
+        }
+        Ok(Import { registry: registry.to_string(), project: project.map(str::to_string), dry_run })
+    }
+
+    /// An image's name on the target: hangar's `--registry`/`--project` rules applied to its reference.
+    pub fn target(&self, reference: &str) -> Result<DockerRef, String> {
+        let (lines, warnings) = imagelist::parse_list(reference);
+        let line = lines.into_iter().next().ok_or_else(|| match warnings.first() {
+            Some(w) => format!("{reference}: no name to import it under: {}", w.message),
+            None => format!("{reference}: no name to import it under"),
+        })?;
+        let moved = line.with_overrides(Some(&self.registry), self.project.as_deref());
+        moved.hangar_docker_ref().map_err(|e| format!("{reference}: {e}"))
+    }
+}
+
+/// What was pushed of one image (the report's `pushed`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Pushed {
+    /// The name on the target registry.
+    pub reference: String,
+    /// Manifests and indexes put by digest, the top one last.
+    pub digests: Vec<String>,
+    /// Tags put (the image's, after every digest).
+    pub tags: Vec<String>,
+    /// Signature manifests put: `.sig` tags and referrer digests.
+    pub signatures: Vec<String>,
+    pub blobs_uploaded: usize,
+    pub blobs_present: usize,
+    pub blobs_mounted: usize,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// `--dry-run`: nothing was sent; this is what would be.
+    pub dry_run: bool,
+}
+
+/// Progress of the push in bytes: (sent, planned).
+pub type Progress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// State shared by the push jobs.
+struct Shared<'a> {
+    /// Every PATH: signature blobs are read from any of them, an image's own from its PATH.
+    source: &'a dyn Source,
+    registry: &'a Registry,
+    /// Blobs this run placed, by digest: the repository that holds them (for cross-repository mounts).
+    placed: Mutex<HashMap<Digest, String>>,
+    sent: AtomicU64,
+    planned: u64,
+    progress: Option<Progress>,
+}
+
+/// Pushes every passed result of `results` (read from `source`) to the target, recording in each what was
+/// pushed or why it failed.
+pub fn run(
+    source: &dyn Source,
+    registry: &Registry,
+    import: &Import,
+    results: &mut [ImageResult],
+    jobs: usize,
+    progress: Option<Progress>,
+) {
+    let plans: Vec<Option<Result<(DockerRef, Graph), Finding>>> =
+        results.iter().map(|r| r.passed().then(|| plan(source, import, r))).collect();
+    let planned = plans.iter().flatten().flatten().map(|(_, g)| g.bytes()).sum();
+    let shared =
+        Shared { source, registry, placed: Mutex::new(HashMap::new()), sent: AtomicU64::new(0), planned, progress };
+    let work = |(result, plan): (&mut ImageResult, Option<Result<(DockerRef, Graph), Finding>>)| {
+        let outcome = match plan {
+            None => return,
+            Some(Err(f)) => Err(f),
+            Some(Ok(_)) if crate::interrupt::interrupted() => return,
+            Some(Ok((target, graph))) if import.dry_run => Ok((dry_run(&target, &graph), graph.unselected)),
+            Some(Ok((target, graph))) => push(&shared, &target, &graph).map(|p| (p, graph.unselected)),
+        };
+        match outcome {
+            Ok((pushed, unselected)) => {
+                if !unselected.is_empty() {
+                    result.note(format!(
+                        "the index lists {} outside --arch/--os: pushed with it, their bytes checked, their own \
+                         signatures not (give --arch to check them)",
+                        unselected.join(", ")
+                    ));
+                }
+                result.pushed = Some(pushed);
+            }
+            Err(f) => result.fail(f),
+        }
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build();
+    let pairs = results.iter_mut().zip(plans);
+    match pool {
+        Ok(pool) => pool.install(|| pairs.collect::<Vec<_>>().into_par_iter().for_each(work)),
+        Err(_) => pairs.for_each(work),
+    }
+}
+
+/// The target name and graph of one passed image.
+fn plan(source: &dyn Source, import: &Import, r: &ImageResult) -> Result<(DockerRef, Graph), Finding> {
+    let fail = |e: String| Finding::new(Kind::Error, format!("not imported: {e}"));
+    let target = import.target(&r.reference).map_err(fail)?;
+    let top = r.top.as_ref().ok_or_else(|| fail("its top manifest was not located".into()))?;
+    let own = r.path.as_deref().and_then(|p| source.for_origin(p)).unwrap_or(source);
+    let repo = r.names.first().and_then(|n| DockerRef::parse(n).ok());
+    let verified: HashSet<Digest> = r.platforms.iter().map(|p| p.digest.clone()).collect();
+    let mut graph = graph::collect(own, source, repo.as_ref(), top, &verified)
+        .map_err(|e| e.finding(&format!("not imported: reading it again from {}", own.info().location)))?;
+    graph.origin = r.path.clone();
+    Ok((target, graph))
+}
+
+fn dry_run(target: &DockerRef, graph: &Graph) -> Pushed {
+    let mut pushed = Pushed { reference: target.to_string(), dry_run: true, ..Pushed::default() };
+    pushed.digests = graph.nodes.iter().map(|n| n.desc.digest.to_string()).collect();
+    pushed.signatures = graph.signatures.iter().map(|(n, l)| shown(n, l)).collect();
+    pushed.tags = target.tag().map(str::to_string).into_iter().collect();
+    pushed.bytes = graph.bytes();
+    pushed.blobs_uploaded = graph.blobs().len();
+    pushed
+}
+
+fn shown(node: &graph::Node, link: &Link) -> String {
+    match link {
+        Link::Tag(tag) => tag.clone(),
+        Link::Referrer(_) => node.desc.digest.to_string(),
+    }
+}
+
+/// Pushes one image in the order of the module's rules.
+fn push(shared: &Shared, target: &DockerRef, graph: &Graph) -> Result<Pushed, Finding> {
+    let at = format!("import to {}", target.name());
+    let fail = |e: SourceError| e.finding(&at);
+    let repo = shared.registry.repository(target.domain(), target.path()).map_err(fail)?;
+    let mut pushed = Pushed { reference: target.to_string(), ..Pushed::default() };
+    let mut buf = Vec::with_capacity(CHUNK);
+    let own = graph.origin.as_deref().and_then(|o| shared.source.for_origin(o)).unwrap_or(shared.source);
+    for (desc, signature) in graph.blobs() {
+        let from = if signature { shared.source } else { own };
+        let placed = place_blob(shared, from, &repo, desc, &mut buf).map_err(fail)?;
+        match placed {
+            Placed::Present => pushed.blobs_present += 1,
+            Placed::Mounted => pushed.blobs_mounted += 1,
+            Placed::Uploaded => {
+                pushed.blobs_uploaded += 1;
+                pushed.bytes += desc.size;
+            }
+        }
+    }
+    for node in &graph.nodes {
+        repo.put_manifest(&node.desc.digest.to_string(), &node.desc.media_type, &node.bytes).map_err(fail)?;
+        pushed.digests.push(node.desc.digest.to_string());
+    }
+    for (node, link) in &graph.signatures {
+        push_signature(&repo, node, link).map_err(fail)?;
+        pushed.signatures.push(shown(node, link));
+    }
+    if let (Some(tag), Some(top)) = (target.tag(), graph.nodes.last()) {
+        repo.put_manifest(tag, &top.desc.media_type, &top.bytes).map_err(fail)?;
+        pushed.tags.push(tag.to_string());
+    }
+    Ok(pushed)
+}
+
+/// One blob into `repo`, from the source through the digest check, or mounted from the repository this
+/// run placed it in.
+fn place_blob(
+    shared: &Shared,
+    source: &dyn Source,
+    repo: &Repository,
+    desc: &crate::oci::Desc,
+    buf: &mut Vec<u8>,
+) -> Result<Placed, SourceError> {
+    let mount = lock(&shared.placed).get(&desc.digest).filter(|r| **r != repo.path).cloned();
+    let tick = |n: u64| {
+        let sent = shared.sent.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(p) = &shared.progress {
+            p(sent, shared.planned);
+        }
+    };
+    let mut open = || source.open_blob(None, desc);
+    let placed = repo.put_blob(desc, &mut open, mount.as_deref(), buf, &tick)?;
+    lock(&shared.placed).entry(desc.digest.clone()).or_insert_with(|| repo.path.clone());
+    Ok(placed)
+}
+
+/// A signature manifest under its tag, or as a referrer (with cosign's tag when the registry keeps no
+/// referrers of its own).
+fn push_signature(repo: &Repository, node: &graph::Node, link: &Link) -> Result<(), SourceError> {
+    let digest = node.desc.digest.to_string();
+    let kept = repo.put_manifest(&digest, &node.desc.media_type, &node.bytes)?;
+    match link {
+        Link::Tag(tag) => {
+            repo.put_manifest(tag, &node.desc.media_type, &node.bytes)?;
+        }
+        Link::Referrer(_) if kept => {}
+        Link::Referrer(subject) => {
+            let tag = subject.referrers_tag();
+            let existing = repo.get_manifest(&tag, crate::oci::OCI_INDEX)?.map(|(_, b)| b);
+            let index = graph::referrers_index(existing.as_deref(), node)
+                .map_err(|e| SourceError::Malformed(format!("{}/{tag}: {e}", repo.path)))?;
+            repo.put_manifest(&tag, crate::oci::OCI_INDEX, &index)?;
+        }
+    }
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
