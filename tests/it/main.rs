@@ -14,6 +14,7 @@ mod docker_archive;
 mod docker_archive_engine;
 mod flags;
 mod hangar_zip;
+mod import;
 mod interop;
 mod keyless;
 mod layouts;

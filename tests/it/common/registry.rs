@@ -168,6 +168,11 @@ impl Registry {
     }
 
     /// `user:password` for `--creds`.
+    /// Kills the registry process now (SIGKILL), keeping its storage: an outage in the middle of a run.
+    pub fn kill(&self) {
+        let _ = Command::new("kill").args(["-9", &self._process.pid.to_string()]).status();
+    }
+
     pub fn creds_arg(&self) -> String {
         let (u, p) = self.creds.as_ref().expect("this registry has no credentials");
         format!("{u}:{p}")
