@@ -373,3 +373,96 @@ fn a_blob_changed_after_the_verification_is_never_committed() {
     let tag = format!("/v2/toctou/image-{}/manifests/v1", IMAGES - 1);
     assert_eq!(http(&reg.addr, "GET", &tag, &[], b"").unwrap().status, 404);
 }
+
+#[test]
+fn imports_over_tls_and_with_basic_and_token_auth() {
+    for mode in [Mode::Tls, Mode::Basic, Mode::Token] {
+        let reg = Registry::start(mode);
+        let to = format!("{}/auth", reg.addr);
+        let mut args = strings(&["import", "bundle/", "-p", "sigstore.pub", "--to", &to]);
+        match &reg.cert_dir {
+            Some(dir) => args.extend(strings(&["--cert-dir", &dir.to_string_lossy()])),
+            None => args.push("--tls-verify=false".into()),
+        }
+        let anonymous = airlock_in_examples(&args);
+        if mode != Mode::Tls {
+            assert_eq!(
+                anonymous.code,
+                1,
+                "{mode:?}: without credentials nothing can be pushed\n{}",
+                anonymous.describe()
+            );
+            let line = anonymous.line_for("registry.airlock.test/airlock/single:v1").unwrap();
+            assert!(line.contains("error: import to") && line.contains("401"), "{mode:?}: {line}");
+            args.extend(strings(&["--creds", &reg.creds_arg()]));
+        }
+        let out = if mode == Mode::Tls { anonymous } else { airlock_in_examples(&args) };
+        assert_eq!(out.code, 0, "{mode:?}\n{}", out.describe());
+        assert!(
+            out.line_for("registry.airlock.test/airlock/multi:v1")
+                .unwrap()
+                .contains(&format!("imported as {to}/multi:v1"))
+        );
+        if mode == Mode::Token {
+            let scopes: Vec<String> =
+                reg.token_requests().into_iter().filter(|t| t.authorized).flat_map(|t| t.scopes).collect();
+            assert!(scopes.iter().any(|s| s == "repository:auth/multi:pull,push"), "{scopes:?}");
+        }
+    }
+}
+
+#[test]
+fn a_blob_this_run_pushed_to_another_repository_is_mounted_not_sent_again() {
+    let reg = Registry::start(Mode::Plain);
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("bundle");
+    crate::common::copy_dir(&root().join(EXAMPLES).join("bundle"), &layout);
+    // the same image under a second name, in another repository
+    let mut index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifests = index["manifests"].as_array_mut().unwrap();
+    let name =
+        |m: &Value| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap_or_default().to_string();
+    let mut copy = manifests.iter().find(|m| name(m).ends_with("/single:v1")).unwrap().clone();
+    copy["annotations"]["org.opencontainers.image.ref.name"] = json!("registry.airlock.test/other/copy:v1");
+    manifests.push(copy);
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    let report = tmp.path().join("r.json");
+    let to = format!("{}/m", reg.addr);
+    let args = [
+        "import",
+        &layout.to_string_lossy(),
+        "--to",
+        &to,
+        "--tls-verify=false",
+        "-j",
+        "1",
+        "--report",
+        &report.to_string_lossy(),
+    ];
+    let (out, _) = run(&args, &[], None);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let report = report_of(&report, &out);
+    let pushed = |n: &str| {
+        let r = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["reference"].as_str().unwrap().ends_with(n))
+            .unwrap();
+        r["pushed"].clone()
+    };
+    let (single, copy) = (pushed("/single:v1"), pushed("/copy:v1"));
+    // single: config and layer, and its `.sig` manifest's config and payload; the copy: config and layer
+    // (the layout keeps the `.sig` in single's repository only)
+    assert_eq!(single["blobs_uploaded"], 4, "{single}");
+    assert_eq!(copy["blobs_mounted"], 2, "mounted from m/single: {copy}");
+    assert_eq!(copy["blobs_uploaded"], 0, "{copy}");
+    let head = http(
+        &reg.addr,
+        "HEAD",
+        "/v2/m/copy/manifests/v1",
+        &[("Accept", "application/vnd.oci.image.manifest.v1+json")],
+        b"",
+    );
+    assert_eq!(head.unwrap().status, 200);
+}
