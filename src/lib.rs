@@ -19,6 +19,7 @@ pub mod report;
 pub mod session;
 pub mod signature;
 pub mod source;
+pub mod trust;
 pub mod verify;
 pub mod yaml;
 

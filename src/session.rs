@@ -9,12 +9,7 @@ use crate::oci::platform::PlatformFilter;
 use crate::reference::DockerRef;
 use crate::report::{Context, Mode, RegistryMode};
 use crate::signature::blob as blob_signature;
-use crate::signature::bundle::{self, root::TrustRoot};
-use crate::signature::cert::{CertTrust, Matcher};
 use crate::signature::check::Trust;
-use crate::signature::identity::IdentityPolicy;
-use crate::signature::keys::TrustedKey;
-use crate::signature::policy::Policy;
 use crate::source::archive::ArchiveOptions;
 use crate::source::registry::Registry;
 use crate::source::registry::auth::CredentialSources;
@@ -59,14 +54,7 @@ pub struct Request {
     /// Warnings and notes for the operator, as they arise.
     pub on_message: Box<dyn Fn(Message) + Send + Sync>,
     /// `airlock import`: where the images that pass are pushed after the verification.
-    pub import: Option<ImportRequest>,
-}
-
-/// `airlock import`'s target: the registry, how it is reached, and the push's progress in bytes.
-pub struct ImportRequest {
-    pub to: crate::import::Import,
-    pub registry: RegistryRequest,
-    pub progress: Option<crate::import::Progress>,
+    pub import: Option<crate::import::ImportRequest>,
 }
 
 /// What the operator is told besides the results.
@@ -173,7 +161,7 @@ impl Run {
 /// Runs the request. `Err`: airlock could not run (exit 2), with the message.
 pub fn run(req: Request) -> Result<Run, String> {
     let started = std::time::Instant::now();
-    let trust = load_trust(&req)?;
+    let trust = crate::trust::load(&req.trust)?;
     let platforms = PlatformFilter::parse(&req.arch, &req.os)?;
     let reference = req.reference.as_deref().map(|r| DockerRef::parse(r).map_err(|e| format!("--reference {r}: {e}")));
     let reference = reference.transpose()?;
@@ -182,7 +170,7 @@ pub fn run(req: Request) -> Result<Run, String> {
         None => (None, 0, None),
     };
     let (source, paths, registry) = open(&req, list.as_deref())?;
-    let target = req.import.as_ref().map(|i| reach_target(i, &req.on_message)).transpose()?;
+    let target = req.import.as_ref().map(|i| crate::import::reach(i, &req.on_message)).transpose()?;
     check_reference(&req, list.is_some(), source.as_ref())?;
     check_outputs(&req, source.as_ref())?;
     warn_self_vouching(&req, source.as_ref());
@@ -192,26 +180,8 @@ pub fn run(req: Request) -> Result<Run, String> {
     let archive_signature = req.archive_signature.as_ref().map(read_signature).transpose()?;
     let digests = req.digests.as_deref().map(crate::digests::Digests::load).transpose()?.map(Arc::new);
     let (targets, empty_shard) = plan(&req, source.as_ref(), list.as_deref(), reference.as_ref(), digests.as_deref());
-    let mut facts = Context {
-        paths: paths.iter().map(|p| p.display().to_string()).collect(),
-        file_sha256: source.info().files,
-        keys: trust.keys.iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect(),
-        signatures_checked: trust.verification.is_some(),
-        archive_signature: None,
-        incomplete: false,
-        list_lines_skipped,
-        blobs_checked: req.blobs == BlobMode::Verify,
-        list: list_record,
-        mode: Mode {
-            command_line: req.command_line.clone(),
-            blobs: format!("{:?}", req.blobs).to_lowercase(),
-            signature_scope: format!("{:?}", req.scope).to_lowercase(),
-            identity: trust.identity.clone(),
-            platforms: platforms.wanted.iter().map(|w| w.to_string()).collect(),
-            registry,
-            duration_seconds: 0.0,
-        },
-    };
+    let mut facts =
+        context(&req, source.as_ref(), &trust, &platforms, &paths, registry, (list_lines_skipped, list_record));
     let nothing = targets.is_empty() && !empty_shard;
     let planned = targets.len();
     let (location, jobs) = (source.info().location, req.jobs);
@@ -242,15 +212,10 @@ pub fn run(req: Request) -> Result<Run, String> {
         // Policy keys are read when a requirement is evaluated: report the ones that were.
         facts.keys = p.keys().iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect();
     }
-    if let Some(expected) = &expected_sha256 {
-        check_archive_sha256(source.as_ref(), expected, &mut run);
-    }
-    if let (Some(signature), Some(Verification::Keys(trust))) = (&archive_signature, &opts.verification) {
-        facts.archive_signature = check_archive_signature(source.as_ref(), signature, trust, &mut run);
-    }
-    crate::packages::check_signatures(source.as_ref(), opts.verification.as_ref(), &mut run, &req.on_message);
+    let checks = Checks { expected_sha256, archive_signature, verification: opts.verification.as_ref() };
+    finish(&req.on_message, source.as_ref(), &checks, &mut facts, &mut run);
     if let (Some(import), Some(registry)) = (&req.import, &target) {
-        push(source.as_ref(), registry, import, &mut run, req.jobs, &req.on_message);
+        crate::import::push_passed(source.as_ref(), registry, import, &mut run, req.jobs, &req.on_message);
         facts.incomplete = crate::interrupt::interrupted();
         facts.mode.duration_seconds = started.elapsed().as_secs_f64();
         if let Some(hook) = &after_push {
@@ -262,43 +227,60 @@ pub fn run(req: Request) -> Result<Run, String> {
     Ok(Run { found: run, facts, nothing })
 }
 
-/// The import's registry client, its host reached once before any work (exit 2 when it cannot be); a dry
-/// run sends nothing, so it reaches nothing.
-fn reach_target(import: &ImportRequest, on_message: &(dyn Fn(Message) + Send + Sync)) -> Result<Registry, String> {
-    let registry = registry(&import.registry)?;
-    if import.to.dry_run {
-        return Ok(registry);
+/// The facts the report records about the run, before its results.
+fn context(
+    req: &Request,
+    source: &dyn Source,
+    trust: &crate::trust::LoadedTrust,
+    platforms: &PlatformFilter,
+    paths: &[PathBuf],
+    registry: Option<RegistryMode>,
+    list: (usize, Option<(String, String)>),
+) -> Context {
+    Context {
+        paths: paths.iter().map(|p| p.display().to_string()).collect(),
+        file_sha256: source.info().files,
+        keys: trust.keys.iter().map(|k| (k.file.display().to_string(), k.fingerprint())).collect(),
+        signatures_checked: trust.verification.is_some(),
+        archive_signature: None,
+        incomplete: false,
+        list_lines_skipped: list.0,
+        blobs_checked: req.blobs == BlobMode::Verify,
+        list: list.1,
+        mode: Mode {
+            command_line: req.command_line.clone(),
+            blobs: format!("{:?}", req.blobs).to_lowercase(),
+            signature_scope: format!("{:?}", req.scope).to_lowercase(),
+            identity: trust.identity.clone(),
+            platforms: platforms.wanted.iter().map(|w| w.to_string()).collect(),
+            registry,
+            duration_seconds: 0.0,
+        },
     }
-    if !import.registry.tls_verify {
-        on_message(Message::Warning(
-            "--tls-verify=false: registry certificates are not checked and plain HTTP is allowed".into(),
-        ));
-    }
-    registry.reach(std::slice::from_ref(&import.to.registry))?;
-    Ok(registry)
 }
 
-/// Pushes what passed; a damaged source pushes nothing (its damage may be in what an image is read from).
-fn push(
-    source: &dyn Source,
-    registry: &Registry,
-    import: &ImportRequest,
-    run: &mut verify::Run,
-    jobs: usize,
+/// The checks of the source as a whole, after its images.
+struct Checks<'a> {
+    expected_sha256: Option<String>,
+    archive_signature: Option<Vec<u8>>,
+    verification: Option<&'a Verification>,
+}
+
+/// The archive's own SHA-256 and signature, and the packages' signatures over their manifests.
+fn finish(
     on_message: &(dyn Fn(Message) + Send + Sync),
+    source: &dyn Source,
+    checks: &Checks,
+    facts: &mut Context,
+    run: &mut verify::Run,
 ) {
-    if !run.damage.is_empty() {
-        on_message(Message::Warning(format!(
-            "nothing imported: {} is damaged (see the DAMAGED lines)",
-            source.info().location
-        )));
-        for r in run.results.iter_mut().filter(|r| r.passed()) {
-            r.fail(crate::finding::Finding::new(Kind::Error, "not imported: the source is damaged"));
-        }
-        return;
+    if let Some(expected) = &checks.expected_sha256 {
+        check_archive_sha256(source, expected, run);
     }
-    let progress = import.progress.clone();
-    crate::import::run(source, registry, &import.to, &mut run.results, jobs, progress);
+    if let (Some(signature), Some(Verification::Keys(trust))) = (&checks.archive_signature, checks.verification) {
+        facts.archive_signature = check_archive_signature(source, signature, trust, run);
+    }
+    crate::packages::check_signatures(source, checks.verification, run, on_message);
 }
 
 /// `--reference` names the image of an entry that carries no name: when there is none, it names nothing.
@@ -323,97 +305,6 @@ fn shard(targets: Vec<verify::Target>, req: &Request) -> (Vec<verify::Target>, b
         (req.on_message)(Message::Note(format!("nothing to verify in shard {k}/{n} ({all} image(s) in {n} shards)")));
     }
     (mine, empty)
-}
-
-/// The trust of a run, loaded: what signatures must satisfy, the keys for the report, the identity rule.
-struct LoadedTrust {
-    verification: Option<Verification>,
-    keys: Vec<TrustedKey>,
-    identity: String,
-}
-
-fn load_keys(files: &[PathBuf]) -> Result<Vec<TrustedKey>, String> {
-    files.iter().map(|f| TrustedKey::load_one(f).map_err(|e| e.to_string())).collect()
-}
-
-fn load_trust(req: &Request) -> Result<LoadedTrust, String> {
-    let t = &req.trust;
-    let keys = load_keys(&t.keys)?;
-    let rekor_keys = load_keys(&t.rekor_keys)?;
-    if !rekor_keys.is_empty() && keys.is_empty() {
-        return Err("--rekor-pubkey needs at least one --sigstore-pubkey".into());
-    }
-    let identity = match &t.signed_identity {
-        Some(spec) => IdentityPolicy::parse_cli(spec).map_err(|e| format!("--signed-identity: {e}"))?,
-        None => IdentityPolicy::Default,
-    };
-    if !t.cluster_policies.is_empty() {
-        let root = match &t.cluster_trusted_root {
-            Some(path) => {
-                let root = TrustRoot::load(path).map_err(|e| format!("--trusted-root {e}"))?;
-                check_keyless_root(&root, path)?;
-                Some(Arc::new(root))
-            }
-            None => None,
-        };
-        let policies = crate::admission::ClusterPolicies::load(&t.cluster_policies, root)?;
-        let keys = policies.keys();
-        let identity = "per --cluster-policy (cosign: the payload's digest)".to_string();
-        return Ok(LoadedTrust { verification: Some(Verification::Cluster(policies)), keys, identity });
-    }
-    if let Some(path) = &t.policy {
-        let policy = Policy::load(path)?;
-        let identity = "per --policy requirement".to_string();
-        return Ok(LoadedTrust { verification: Some(Verification::Policy(policy)), keys: Vec::new(), identity });
-    }
-    let shown = identity.to_string();
-    if let Some(k) = &t.keyless {
-        let (certificate, root, bundle_identity) = keyless_trust(k)?;
-        let trust = Trust {
-            keys: Vec::new(),
-            rekor_keys: Vec::new(),
-            identity,
-            certificate: Some(Box::new(certificate)),
-            bundle_root: Some(Arc::new(root)),
-            bundle_identity: Some(bundle_identity),
-        };
-        return Ok(LoadedTrust { verification: Some(Verification::Keys(trust)), keys: Vec::new(), identity: shown });
-    }
-    let bundle_root = (!rekor_keys.is_empty()).then(|| Arc::new(TrustRoot::from_rekor_keys(&rekor_keys)));
-    let verification = (!keys.is_empty()).then(|| {
-        Verification::Keys(Trust {
-            keys: keys.clone(),
-            rekor_keys,
-            identity,
-            certificate: None,
-            bundle_root,
-            bundle_identity: None,
-        })
-    });
-    Ok(LoadedTrust { verification, keys, identity: shown })
-}
-
-/// `--trusted-root` with `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]`: the
-/// certificate rules of `.sig` signatures (SPEC §6.5) and of bundles (§6.6), from the one trusted root.
-fn keyless_trust(k: &Keyless) -> Result<(CertTrust, TrustRoot, bundle::Identity), String> {
-    let root = TrustRoot::load(&k.trusted_root).map_err(|e| format!("--trusted-root {e}"))?;
-    let matcher = |p: &Pattern, flag: &str| match p {
-        Pattern::Exact(e) => Ok(Matcher::Exact(e.clone())),
-        Pattern::Regexp(r) => Matcher::regex(r).map_err(|e| format!("--{flag}-regexp: {e}")),
-    };
-    let identity = matcher(&k.identity, "certificate-identity")?;
-    let issuer = matcher(&k.issuer, "certificate-oidc-issuer")?;
-    check_keyless_root(&root, &k.trusted_root)?;
-    let certificate = CertTrust::fulcio(&root, issuer.clone(), identity.clone());
-    Ok((certificate, root, bundle::Identity { subject: identity, issuer }))
-}
-
-/// A trusted root keyless signatures can be checked against: a certificate authority and a log.
-fn check_keyless_root(root: &TrustRoot, path: &Path) -> Result<(), String> {
-    if root.fulcio.is_empty() || root.tlogs.is_empty() {
-        return Err(format!("--trusted-root {}: no certificate authority or no transparency log", path.display()));
-    }
-    Ok(())
 }
 
 /// The run's targets (with a failing one for each `--digests` image the source lacks, when no list

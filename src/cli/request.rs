@@ -3,7 +3,8 @@
 
 use super::args::{Blobs, Common, Import, RegistryArgs, ReportFormat, SignatureScope, Validate, VerifyArchive};
 use super::output;
-use airlock::session::{ImportRequest, Keyless, Message, Pattern, RegistryRequest, Request, Sources, TrustRequest};
+use airlock::import::ImportRequest;
+use airlock::session::{Keyless, Message, Pattern, RegistryRequest, Request, Sources, TrustRequest};
 use airlock::source::archive::ArchiveOptions;
 use airlock::verify::{BlobMode, Scope};
 use anyhow::{Context as _, Result, anyhow, bail};

@@ -17,6 +17,7 @@ use crate::digest::Digest;
 use crate::finding::{Finding, Kind};
 use crate::imagelist;
 use crate::reference::DockerRef;
+use crate::session::Message;
 use crate::source::registry::Registry;
 use crate::source::registry::push::{CHUNK, Placed, Repository};
 use crate::source::{Source, SourceError};
@@ -84,8 +85,18 @@ pub struct Pushed {
     pub dry_run: bool,
 }
 
+/// `airlock import`'s target: the registry, how it is reached, and the push's progress in bytes.
+pub struct ImportRequest {
+    pub to: Import,
+    pub registry: crate::session::RegistryRequest,
+    pub progress: Option<Progress>,
+}
+
 /// Progress of the push in bytes: (sent, planned).
 pub type Progress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// A passed image's target name and graph, or why it cannot be imported.
+type Planned = Result<(DockerRef, Graph), Finding>;
 
 /// State shared by the push jobs.
 struct Shared<'a> {
@@ -109,12 +120,11 @@ pub fn run(
     jobs: usize,
     progress: Option<Progress>,
 ) {
-    let plans: Vec<Option<Result<(DockerRef, Graph), Finding>>> =
-        results.iter().map(|r| r.passed().then(|| plan(source, import, r))).collect();
+    let plans: Vec<Option<Planned>> = results.iter().map(|r| r.passed().then(|| plan(source, import, r))).collect();
     let planned = plans.iter().flatten().flatten().map(|(_, g)| g.bytes()).sum();
     let shared =
         Shared { source, registry, placed: Mutex::new(HashMap::new()), sent: AtomicU64::new(0), planned, progress };
-    let work = |(result, plan): (&mut ImageResult, Option<Result<(DockerRef, Graph), Finding>>)| {
+    let work = |(result, plan): (&mut ImageResult, Option<Planned>)| {
         let outcome = match plan {
             None => return,
             Some(Err(f)) => Err(f),
@@ -142,6 +152,45 @@ pub fn run(
         Ok(pool) => pool.install(|| pairs.collect::<Vec<_>>().into_par_iter().for_each(work)),
         Err(_) => pairs.for_each(work),
     }
+}
+
+/// The import's registry client, its host reached once before any work (exit 2 when it cannot be); a dry
+/// run sends nothing, so it reaches nothing.
+pub fn reach(import: &ImportRequest, on_message: &(dyn Fn(Message) + Send + Sync)) -> Result<Registry, String> {
+    let registry = crate::session::registry(&import.registry)?;
+    if import.to.dry_run {
+        return Ok(registry);
+    }
+    if !import.registry.tls_verify {
+        on_message(Message::Warning(
+            "--tls-verify=false: registry certificates are not checked and plain HTTP is allowed".into(),
+        ));
+    }
+    registry.reach(std::slice::from_ref(&import.to.registry))?;
+    Ok(registry)
+}
+
+/// Pushes what passed; a damaged source pushes nothing (its damage may be in what an image is read from).
+pub fn push_passed(
+    source: &dyn Source,
+    registry: &Registry,
+    import: &ImportRequest,
+    found: &mut crate::verify::Run,
+    jobs: usize,
+    on_message: &(dyn Fn(Message) + Send + Sync),
+) {
+    if !found.damage.is_empty() {
+        on_message(Message::Warning(format!(
+            "nothing imported: {} is damaged (see the DAMAGED lines)",
+            source.info().location
+        )));
+        for r in found.results.iter_mut().filter(|r| r.passed()) {
+            r.fail(crate::finding::Finding::new(Kind::Error, "not imported: the source is damaged"));
+        }
+        return;
+    }
+    let progress = import.progress.clone();
+    run(source, registry, &import.to, &mut found.results, jobs, progress);
 }
 
 /// The target name and graph of one passed image.

@@ -102,6 +102,8 @@ mod tests {
             content_type: None,
             content_length: None,
             next: None,
+            location: None,
+            subject: false,
             body: Body::Bytes(body.as_bytes().to_vec()),
         };
         assert!(is_not_found(&r(404, "")));
