@@ -155,6 +155,22 @@ impl Walk<'_> {
     }
 }
 
+/// The `.sig` manifest `existing` (on the registry) with the signature layers of `ours` it lacks appended.
+pub fn merged_signatures(existing: &[u8], ours: &Node) -> Result<Vec<u8>, String> {
+    let mut manifest: serde_json::Value = serde_json::from_slice(existing).map_err(|e| e.to_string())?;
+    let doc: serde_json::Value = serde_json::from_slice(&ours.bytes).map_err(|e| e.to_string())?;
+    let layers = manifest.get_mut("layers").and_then(|l| l.as_array_mut()).ok_or("not a signature manifest")?;
+    for layer in doc["layers"].as_array().into_iter().flatten() {
+        if !layers.contains(layer) {
+            layers.push(layer.clone());
+        }
+    }
+    if layers.len() > MAX_SIGNATURES {
+        return Err(format!("more than {MAX_SIGNATURES} signatures once ours are added"));
+    }
+    serde_json::to_vec(&manifest).map_err(|e| e.to_string())
+}
+
 /// The index cosign's referrers tag holds: `existing` (the tag's current index, when there is one) with
 /// `referrer` added once.
 pub fn referrers_index(existing: Option<&[u8]>, referrer: &Node) -> Result<Vec<u8>, String> {

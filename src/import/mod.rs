@@ -128,7 +128,9 @@ pub fn run(
         let outcome = match plan {
             None => return,
             Some(Err(f)) => Err(f),
-            Some(Ok(_)) if crate::interrupt::interrupted() => return,
+            Some(Ok(_)) if crate::interrupt::interrupted() => {
+                Err(Finding::new(Kind::Error, "not imported: interrupted"))
+            }
             Some(Ok((target, graph))) if import.dry_run => Ok((dry_run(&target, &graph), graph.unselected)),
             Some(Ok((target, graph))) => push(&shared, &target, &graph).map(|p| (p, graph.unselected)),
         };
@@ -288,7 +290,14 @@ fn push_signature(repo: &Repository, node: &graph::Node, link: &Link) -> Result<
     let kept = repo.put_manifest(&digest, &node.desc.media_type, &node.bytes)?;
     match link {
         Link::Tag(tag) => {
-            repo.put_manifest(tag, &node.desc.media_type, &node.bytes)?;
+            // a `.sig` tag the registry already holds (signatures made at the site) keeps its signatures:
+            // ours are added to its layers, as `cosign sign` adds one
+            let bytes = match repo.get_manifest(tag, &node.desc.media_type)? {
+                Some((_, existing)) if existing != node.bytes => graph::merged_signatures(&existing, node)
+                    .map_err(|e| SourceError::Malformed(format!("{}:{tag} on the registry: {e}", repo.path)))?,
+                _ => node.bytes.clone(),
+            };
+            repo.put_manifest(tag, &node.desc.media_type, &bytes)?;
         }
         Link::Referrer(_) if kept => {}
         Link::Referrer(subject) => {

@@ -466,3 +466,37 @@ fn a_blob_this_run_pushed_to_another_repository_is_mounted_not_sent_again() {
     );
     assert_eq!(head.unwrap().status, 200);
 }
+
+#[test]
+fn signatures_the_site_added_under_a_sig_tag_are_kept() {
+    let reg = Registry::start(Mode::Plain);
+    let to = format!("{}/site", reg.addr);
+    let import = strings(&["import", "bundle/", "-p", "sigstore.pub", "--to", &to, "--tls-verify=false"]);
+    assert_eq!(airlock_in_examples(&import).code, 0);
+    let oci = "application/vnd.oci.image.manifest.v1+json";
+    let single = http(&reg.addr, "GET", "/v2/site/single/manifests/v1", &[("Accept", oci)], b"").unwrap();
+    let tag = format!("/v2/site/single/manifests/sha256-{}.sig", sha256_hex(&single.body));
+    let ours: Value =
+        serde_json::from_slice(&http(&reg.addr, "GET", &tag, &[("Accept", oci)], b"").unwrap().body).unwrap();
+    // the site signs the image again: a `.sig` manifest whose only layer is its own signature
+    let payload = br#"{"critical":{"identity":{"docker-reference":"site"},"image":{"docker-manifest-digest":"x"},"type":"cosign container image signature"},"optional":null}"#;
+    let digest = format!("sha256:{}", sha256_hex(payload));
+    let start = http(&reg.addr, "POST", "/v2/site/single/blobs/uploads/", &[], b"").unwrap();
+    let location = start.header("location").unwrap().to_string();
+    let put = format!("{location}{}digest={digest}", if location.contains('?') { '&' } else { '?' });
+    let put = put.split_once(&reg.addr).map_or(put.clone(), |(_, p)| p.to_string());
+    assert_eq!(http(&reg.addr, "PUT", &put, &[], payload).unwrap().status, 201);
+    let site_layer = json!({"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": digest,
+        "size": payload.len(), "annotations": {"dev.cosignproject.cosign/signature": "c2l0ZQ=="}});
+    let mut site = ours.clone();
+    site["layers"] = json!([site_layer]);
+    let put = http(&reg.addr, "PUT", &tag, &[("Content-Type", oci)], site.to_string().as_bytes()).unwrap();
+    assert_eq!(put.status, 201, "{}", put.text());
+    // importing again adds ours to the site's, instead of replacing them
+    assert_eq!(airlock_in_examples(&import).code, 0);
+    let merged: Value =
+        serde_json::from_slice(&http(&reg.addr, "GET", &tag, &[("Accept", oci)], b"").unwrap().body).unwrap();
+    let layers = merged["layers"].as_array().unwrap();
+    assert_eq!(layers[0], site_layer, "the site's signature is kept: {merged}");
+    assert_eq!(&layers[1..], ours["layers"].as_array().unwrap().as_slice(), "ours are added: {merged}");
+}
