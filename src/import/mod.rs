@@ -120,7 +120,8 @@ pub fn run(
     jobs: usize,
     progress: Option<Progress>,
 ) {
-    let plans: Vec<Option<Planned>> = results.iter().map(|r| r.passed().then(|| plan(source, import, r))).collect();
+    let mut plans: Vec<Option<Planned>> = results.iter().map(|r| r.passed().then(|| plan(source, import, r))).collect();
+    refuse_collisions(&mut plans);
     let planned = plans.iter().flatten().flatten().map(|(_, g)| g.bytes()).sum();
     let shared =
         Shared { source, registry, placed: Mutex::new(HashMap::new()), sent: AtomicU64::new(0), planned, progress };
@@ -193,6 +194,34 @@ pub fn push_passed(
     }
     let progress = import.progress.clone();
     run(source, registry, &import.to, &mut found.results, jobs, progress);
+}
+
+/// Two different images that the renaming sends to one name (`a.io/x/app:v1` and `b.io/y/app:v1` with
+/// `--to REG/P`) would leave the tag to whichever is pushed last: neither is imported.
+fn refuse_collisions(plans: &mut [Option<Planned>]) {
+    let mut by_name: HashMap<String, Vec<(usize, Digest)>> = HashMap::new();
+    for (i, plan) in plans.iter().enumerate() {
+        if let Some(Ok((target, graph))) = plan
+            && let Some(top) = graph.nodes.last()
+        {
+            by_name.entry(target.to_string()).or_default().push((i, top.desc.digest.clone()));
+        }
+    }
+    for (name, images) in by_name {
+        let first = &images[0].1;
+        if images.iter().all(|(_, d)| d == first) {
+            continue;
+        }
+        let digests: Vec<String> = images.iter().map(|(_, d)| d.to_string()).collect();
+        for (i, _) in &images {
+            let why = format!(
+                "ambiguous: not imported: {} different images would be imported as {name} ({})",
+                images.len(),
+                digests.join(", ")
+            );
+            plans[*i] = Some(Err(Finding::new(Kind::Malformed, why)));
+        }
+    }
 }
 
 /// The target name and graph of one passed image.

@@ -500,3 +500,35 @@ fn signatures_the_site_added_under_a_sig_tag_are_kept() {
     assert_eq!(layers[0], site_layer, "the site's signature is kept: {merged}");
     assert_eq!(&layers[1..], ours["layers"].as_array().unwrap().as_slice(), "ours are added: {merged}");
 }
+
+#[test]
+fn two_images_renamed_to_one_name_are_neither_imported() {
+    let reg = Registry::start(Mode::Plain);
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("bundle");
+    crate::common::copy_dir(&root().join(EXAMPLES).join("bundle"), &layout);
+    // layers3 is also stored as other.test/elsewhere/single:v1: with --to REG/P both become REG/P/single:v1
+    let mut index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifests = index["manifests"].as_array_mut().unwrap();
+    let name =
+        |m: &Value| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap_or_default().to_string();
+    let mut other = manifests.iter().find(|m| name(m).ends_with("/layers3:v1")).unwrap().clone();
+    other["annotations"]["org.opencontainers.image.ref.name"] = json!("other.test/elsewhere/single:v1");
+    manifests.push(other);
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    let to = format!("{}/p", reg.addr);
+    let (out, _) = run(&["import", &layout.to_string_lossy(), "--to", &to, "--tls-verify=false"], &[], None);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    for image in ["registry.airlock.test/airlock/single:v1", "other.test/elsewhere/single:v1"] {
+        let line = out.line_for(image).unwrap();
+        assert!(
+            line.contains(&format!(
+                "malformed: ambiguous: not imported: 2 different images would be imported as {to}/single:v1"
+            )),
+            "{line}"
+        );
+    }
+    assert!(out.line_for("registry.airlock.test/airlock/layers3:v1").unwrap().contains("imported as"));
+    let oci = "application/vnd.oci.image.manifest.v1+json";
+    assert_eq!(http(&reg.addr, "GET", "/v2/p/single/manifests/v1", &[("Accept", oci)], b"").unwrap().status, 404);
+}
