@@ -16,6 +16,7 @@ mod flags;
 mod hangar_zip;
 mod interop;
 mod keyless;
+mod kyverno;
 mod layouts;
 mod messages;
 mod policy_parity;
