@@ -276,6 +276,9 @@ fn keyless_kind(
         return Err(format!("{path}.keyless.rekor: a url is required"));
     }
     why.extend(unknown_keys(map, &KEYLESS, &format!("{path}.keyless")));
+    if let Some(r) = rekor {
+        why.extend(unknown_keys(r, &["url", "pubkey", "ignoreTlog"], &format!("{path}.keyless.rekor")));
+    }
     if map.get("additionalExtensions").and_then(Value::as_object).is_some_and(|a| !a.is_empty()) {
         why.push("keyless.additionalExtensions are not evaluated".into());
     }

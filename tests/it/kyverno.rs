@@ -41,8 +41,9 @@ fn indent(text: &str, by: usize) -> String {
 }
 
 /// A ClusterPolicy with one rule `verify` holding one `verifyImages` entry: `spec` lines (indent 2) and the
-/// entry's lines after `imageReferences` (indent 4).
+/// entry's lines after `imageReferences` (written at indent 4, shifted under the list item).
 fn cpol(name: &str, spec: &str, reference: &str, entry: &str) -> String {
+    let entry = indent(entry, 2);
     format!(
         "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: {name}\nspec:\n{spec}  rules:\n  - name: verify\n    match:\n      any:\n      - resources:\n          kinds: [Pod]\n    verifyImages:\n    - imageReferences: [\"{reference}\"]\n{entry}"
     )
@@ -271,8 +272,8 @@ fn keyless_entries_match_kyverno_subjects_and_issuers() {
     let (code, r, out) = run(SIG_KEYLESS, &[policy(&exact, "")], &[]);
     assert_eq!((code, kind(&r, SINGLE).as_str()), (1, "error"), "{out}");
     assert!(text(&r, SINGLE).contains("keyless entries need --trusted-root"), "{out}");
-    let no_tlog =
-        policy(&exact, "").replace("url: https://rekor.airlock.test\n", "url: x\n            ignoreTlog: true\n");
+    let rekor = "url: https://rekor.airlock.test\n";
+    let no_tlog = policy(&exact, "").replace(rekor, &format!("{rekor}              ignoreTlog: true\n"));
     let (_, r, out) = run(SIG_KEYLESS, &[no_tlog], &ROOT);
     assert!(text(&r, SINGLE).contains("keyless with rekor.ignoreTlog"), "{out}");
 }
