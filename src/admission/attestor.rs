@@ -300,7 +300,7 @@ fn keyless_kind(
         return Ok((shown, not(why)));
     };
     let identity = |exact: &str, re: &str| -> Result<Matcher, String> {
-        let mut any: Vec<String> = text(exact).map(|w| wildcard::to_regex(w)).into_iter().collect();
+        let mut any: Vec<String> = text(exact).map(wildcard::to_regex).into_iter().collect();
         any.extend(text(re).map(|r| format!("(?s:.*)(?:{r})(?s:.*)")));
         let body = if any.is_empty() { "(?s:.*)".to_string() } else { any.join("|") };
         Matcher::regex(&body).map_err(|e| format!("keyless {exact}/{re}: {e}"))

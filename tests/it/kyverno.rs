@@ -151,7 +151,7 @@ fn image_references_are_kyverno_wildcards_and_no_match_admits() {
 #[test]
 fn multi_key_entries_count_and_every_set() {
     let both = keys(&[GOOD, OTHER], NO_TLOG);
-    let (code, r, out) = run(EXAMPLES, &[cpol("mk", ENFORCE, ALL, &attestors(None, &[both.clone()]))], &[]);
+    let (code, r, out) = run(EXAMPLES, &[cpol("mk", ENFORCE, ALL, &attestors(None, std::slice::from_ref(&both)))], &[]);
     assert_eq!((code, kind(&r, SINGLE).as_str()), (1, "bad-signature"), "{out}");
     assert!(text(&r, SINGLE).contains("1 of 2 entries verified, 2 required"), "{out}");
     assert!(text(&r, SINGLE).contains("entries[0] (key 2 of 2): "), "{out}");
