@@ -310,27 +310,33 @@ fn keyless_kind(
         Ok(m) => m,
         Err(e) => return Ok((shown, EntryKind::NotEvaluated(e))),
     };
-    let mut root = TrustRoot::clone(root);
-    if let Some(roots) = text("roots") {
+    let root = keyless_root(root, map, &format!("{}: {path}.keyless", origin.at), &mut why);
+    if !why.is_empty() {
+        return Ok((shown, not(why)));
+    }
+    Ok((shown, EntryKind::Signed(Box::new(legacy(Vec::new(), Some((&root, issuer, subject)))))))
+}
+
+/// The `--trusted-root` with the entry's own parts in place of its own: `roots` for the CAs, `rekor.pubkey`
+/// for the logs, no CT logs under `ctlog.ignoreSCT`; what cannot be read is added to `why`.
+fn keyless_root(root: &TrustRoot, map: &Map<String, Value>, at: &str, why: &mut Vec<String>) -> Arc<TrustRoot> {
+    let mut root = root.clone();
+    if let Some(roots) = map.get("roots").and_then(Value::as_str).filter(|s| !s.is_empty()) {
         match pem_certificates(roots.as_bytes(), "keyless.roots") {
             Ok(certs) => root.fulcio = certs.into_iter().map(anchor).collect(),
             Err(e) => why.push(e),
         }
     }
-    if let Some(pem) = rekor.and_then(|r| r.get("pubkey")).and_then(Value::as_str) {
-        match TrustedKey::from_pem(PathBuf::from(format!("{}: {path}.keyless.rekor.pubkey", origin.at)), pem.as_bytes())
-        {
+    if let Some(pem) = map.get("rekor").and_then(|r| r.get("pubkey")).and_then(Value::as_str) {
+        match TrustedKey::from_pem(PathBuf::from(format!("{at}.rekor.pubkey")), pem.as_bytes()) {
             Ok(k) => root.tlogs = TrustRoot::from_rekor_keys(&[k]).tlogs,
             Err(e) => why.push(format!("rekor.pubkey: {e}")),
         }
     }
-    if ctlog.and_then(|c| c.get("ignoreSCT")).and_then(Value::as_bool) == Some(true) {
+    if map.get("ctlog").and_then(|c| c.get("ignoreSCT")).and_then(Value::as_bool) == Some(true) {
         root.ctlogs.clear();
     }
-    if !why.is_empty() {
-        return Ok((shown, not(why)));
-    }
-    Ok((shown, EntryKind::Signed(Box::new(legacy(Vec::new(), Some((&Arc::new(root), issuer, subject)))))))
+    Arc::new(root)
 }
 
 /// A `roots` certificate: a trust anchor at every time (cosign's `RootCerts` pool has no validity windows).
