@@ -227,14 +227,23 @@ fn required_needs_a_verification() {
     assert_eq!(code, 1, "{out}");
 }
 
+/// The private instance's trusted root as JSON.
+fn trusted_root() -> Value {
+    serde_json::from_str(&pem("testdata/keyless/trusted_root.json")).unwrap()
+}
+
+/// base64 DER as a PEM block.
+fn to_pem(label: &str, b64: &str) -> String {
+    let lines: Vec<String> = b64.as_bytes().chunks(64).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
 /// The root certificate of one authority of the private instance (`certificateAuthorities` for Fulcio,
 /// `timestampAuthorities` for its TSA) as PEM: the trusted root lists each chain root last.
 fn root_pem(section: &str) -> String {
-    let root: Value = serde_json::from_str(&pem("testdata/keyless/trusted_root.json")).unwrap();
+    let root = trusted_root();
     let chain = root[section][0]["certChain"]["certificates"].as_array().unwrap();
-    let b64 = chain.last().unwrap()["rawBytes"].as_str().unwrap();
-    let lines: Vec<String> = b64.as_bytes().chunks(64).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    to_pem("CERTIFICATE", chain.last().unwrap()["rawBytes"].as_str().unwrap())
 }
 
 /// Keyless entries against the private sigstore instance's `.sig` fixtures (testdata/keyless), `--trusted-root`
@@ -272,6 +281,17 @@ fn keyless_entries_match_kyverno_subjects_and_issuers() {
     let (code, r, out) = run(SIG_KEYLESS, &[policy(&exact, "")], &[]);
     assert_eq!((code, kind(&r, SINGLE).as_str()), (1, "error"), "{out}");
     assert!(text(&r, SINGLE).contains("keyless entries need --trusted-root"), "{out}");
+    // `rekor.pubkey` replaces the root's logs: the instance's Rekor v1 key admits, another key does not
+    let rekor = "url: https://rekor.airlock.test\n";
+    let with_pubkey = |pem: &str| {
+        let pubkey = format!("{rekor}              pubkey: |\n{}", indent(pem, 16));
+        policy(&exact, "").replace(rekor, &pubkey)
+    };
+    let v1 = to_pem("PUBLIC KEY", trusted_root()["tlogs"][0]["publicKey"]["rawBytes"].as_str().unwrap());
+    let (code, _, out) = run(SIG_KEYLESS, &[with_pubkey(&v1)], &ROOT);
+    assert_eq!(code, 0, "rekor.pubkey of the log: {out}");
+    let (code, _, out) = run(SIG_KEYLESS, &[with_pubkey(&pem(OTHER))], &ROOT);
+    assert_eq!(code, 1, "rekor.pubkey of another log: {out}");
     let rekor = "url: https://rekor.airlock.test\n";
     let no_tlog = policy(&exact, "").replace(rekor, &format!("{rekor}              ignoreTlog: true\n"));
     let (_, r, out) = run(SIG_KEYLESS, &[no_tlog], &ROOT);
@@ -340,6 +360,31 @@ fn both_controllers_must_admit() {
     let note = text(&r, MULTI);
     assert!(note.contains("Kyverno admits it (it has no no-match deny)"), "{out}");
     assert!(!note.contains("no other controller"), "{out}");
+}
+
+/// The deprecated single-attestor form (`image`, `key`) is the attestor set `ImageVerification.Convert` makes:
+/// here a key entry without `rekor`, so Rekor is required.
+#[test]
+fn deprecated_fields_become_an_attestor() {
+    let doc = format!(
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: old\nspec:\n{ENFORCE}  rules:\n  - name: verify\n    verifyImages:\n    - image: \"*single*\"\n      key: |\n{}",
+        indent(&pem(GOOD), 8)
+    );
+    let (code, r, out) = run(EXAMPLES, &[doc], &[]);
+    assert_eq!((code, kind(&r, SINGLE).as_str(), kind(&r, MULTI).as_str()), (1, "error", "pass"), "{out}");
+    let why = "verifyImages[0].attestors[0].entries[0]: not evaluated: Rekor is required";
+    assert!(text(&r, SINGLE).contains(why), "{out}");
+}
+
+/// Names and messages from the document are printed escaped: no control character reaches the terminal.
+#[test]
+fn input_text_is_printed_escaped() {
+    let doc = key_policy("evil", ENFORCE, ALL, &[OTHER]).replace("name: evil", "name: \"evil\\e[2J\\nFAIL x\"");
+    let (code, r, out) = run(EXAMPLES, &[doc], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains('\u{1b}') && !out.contains("\nFAIL x"), "{out}");
+    assert!(out.contains("Kyverno ClusterPolicy evil\\u{001b}[2J\\u{000a}FAIL x"), "{out}");
+    assert!(text(&r, SINGLE).contains("Kyverno ClusterPolicy evil"), "{out}");
 }
 
 /// `applyRules: One` stops at the first rule that applies; namespaced Policies say where they apply.
