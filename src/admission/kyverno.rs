@@ -235,13 +235,16 @@ impl Rule {
             }
         }
         let (mut first, mut any_enforce) = (None, false);
+        // `validate.go` carries an entry's own action over to the entries after it that set none
+        let mut audit = defaults.audit;
         for (i, v) in listed.iter().enumerate() {
             let own = action(v.get("failureAction"), "failureAction")?;
             any_enforce |= own == Some(true);
             first = first.or(own);
+            audit = own.map_or(audit, |enforce| !enforce);
             let at = format!("{}: {label}, rule {name}, verifyImages[{i}]", origin.at);
             let origin = Origin { at: &at, root: origin.root };
-            rule.images.push(ImageRule::parse(v, i, own.map_or(defaults.audit, |e| !e), &origin)?);
+            rule.images.push(ImageRule::parse(v, i, audit, &origin)?);
         }
         if any_enforce || first.is_some() {
             rule.enforce = any_enforce;
