@@ -6,7 +6,8 @@
 //!   matches the image as `ImageInfo.String()` writes it (`registry/path:tag`, or `registry/path@digest` when
 //!   a digest is given) and no `skipImageReferences` does (`pkg/engine/internal/imageverifier.go`,
 //!   `matchReferences`);
-//! - its attestor sets are checked as [`attestor`] says; a rule fails when any entry that applies fails;
+//! - its attestor sets are checked as [`attestor`](super::attestor) says; a rule fails when any entry that
+//!   applies fails;
 //! - `required` (default true) is the validate step's check that the image was verified
 //!   (`pkg/engine/handlers/validation/validate_image.go`): it refuses an entry without attestors, and does
 //!   not relax a signature check that failed;
