@@ -8,6 +8,7 @@ Everything is assembled from fixtures real signers made (see ../FIXTURES.md): no
   sigstore.pub          the key that signed them (keys/p256.pub); images.txt the hangar list naming them
   rancher-images-digests.txt  the images' top digests in Rancher's digests-list format (`REF DIGEST`, sorted)
   cluster-policy.yaml   a policy-controller ClusterImagePolicy requiring that key for registry.airlock.test/airlock/**
+  kyverno-policy.yaml   a Kyverno ClusterPolicy (Enforce) whose verifyImages rule requires that key there
   policy.json           a containers-policy.json(5) requiring that key for registry.airlock.test/airlock
   haul.tar.zst          a hauler-shaped haul of the same images: `kind` / `io.containerd.image.name`
                         annotations, ref names without the registry, the docker-style manifest.json hauler
@@ -153,6 +154,18 @@ def cluster_policy():
             f"    key:\n      data: |\n{key}")
 
 
+def kyverno_policy():
+    """A Kyverno ClusterPolicy (Enforce) requiring sigstore.pub for the bundle's repositories, no Rekor entry."""
+    with open(os.path.join(HERE, "keys", "p256.pub")) as f:
+        key = "".join("              " + line for line in f)
+    return ("apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: airlock-release\nspec:\n"
+            "  validationFailureAction: Enforce\n  rules:\n  - name: release-key\n    match:\n      any:\n"
+            "      - resources:\n          kinds: [Pod]\n    verifyImages:\n"
+            f"    - imageReferences: [\"{REGISTRY}/airlock/*\"]\n      attestors:\n      - entries:\n        - keys:\n"
+            f"            publicKeys: |\n{key}            rekor:\n              url: https://rekor.sigstore.dev\n"
+            "              ignoreTlog: true\n            ctlog:\n              ignoreSCT: true\n")
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
@@ -162,6 +175,7 @@ def main():
     shutil.copyfile(os.path.join(HERE, "keys", "p256.pub"), os.path.join(OUT, "sigstore.pub"))
     write(os.path.join(OUT, "images.txt"), "".join(name + "\n" for name in images(manifests)))
     write(os.path.join(OUT, "cluster-policy.yaml"), cluster_policy())
+    write(os.path.join(OUT, "kyverno-policy.yaml"), kyverno_policy())
     tops = sorted((m["annotations"][REF], m["digest"]) for m in manifests if not m["annotations"][REF].endswith(".sig"))
     write(os.path.join(OUT, "rancher-images-digests.txt"), "".join(f"{n} {d}\n" for n, d in tops))
     policy = {

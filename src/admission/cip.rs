@@ -156,7 +156,7 @@ fn kind_of(
 /// digest, not its docker-reference; no referrer bundles.
 /// With a certificate, the trusted root's rules apply too (the SET by the log its logID names, the log and a
 /// CA valid at the integrated time, an SCT when the root lists CT logs): `bundle_identity` turns them on.
-fn legacy(keys: Vec<TrustedKey>, keyless: Option<(&Arc<TrustRoot>, Matcher, Matcher)>) -> Trust {
+pub(super) fn legacy(keys: Vec<TrustedKey>, keyless: Option<(&Arc<TrustRoot>, Matcher, Matcher)>) -> Trust {
     let (certificate, bundle_root, bundle_identity) = match keyless {
         Some((root, issuer, subject)) => (
             Some(Box::new(CertTrust::fulcio(root, issuer.clone(), subject.clone()))),
@@ -275,7 +275,7 @@ fn pem_blocks(data: &str) -> Vec<String> {
     blocks
 }
 
-fn unknown_keys(map: &serde_json::Map<String, Value>, known: &[&str], at: &str) -> Vec<String> {
+pub(super) fn unknown_keys(map: &serde_json::Map<String, Value>, known: &[&str], at: &str) -> Vec<String> {
     map.keys()
         .filter(|k| !known.contains(&k.as_str()))
         .map(|k| format!("{at}.{k} is not a field this check knows"))

@@ -1,18 +1,27 @@
 //! `--cluster-policy FILE` (SPEC §6.7): the cluster's own admission policy as the trust input, so a bundle is
-//! known to be admitted before it is imported. This part reads sigstore policy-controller documents:
-//! `ClusterImagePolicy` (see [`cip`]) and the `config-policy-controller` ConfigMap's `no-match-policy`.
-//! policy-controller's rules (`pkg/webhook/validator.go`, `validateContainerImage`): every policy whose
-//! globs match the image must admit it; an image no policy matches follows `no-match-policy` (default
-//! `deny`). Kyverno documents are refused for now (exit 2), never passed.
+//! known to be admitted before it is imported. Two controllers' documents are read:
+//! - sigstore policy-controller: `ClusterImagePolicy` (see [`cip`]) and the `config-policy-controller`
+//!   ConfigMap's `no-match-policy`. Its rules (`pkg/webhook/validator.go`, `validateContainerImage`): every
+//!   policy whose globs match the image must admit it; an image no policy matches follows `no-match-policy`
+//!   (default `deny`);
+//! - Kyverno: `ClusterPolicy` / `Policy` `verifyImages` rules (see [`kyverno`]); an image no rule matches is
+//!   admitted.
+//!
+//! A cluster admits an image only if every controller given admits it. Kyverno's `ImageValidatingPolicy`
+//! (CEL) is refused (exit 2), never passed.
 
+pub mod attestor;
 pub mod cip;
 pub mod glob;
+pub mod kyverno;
+pub mod wildcard;
 
 use crate::finding::{Finding, Kind};
 use crate::signature::bundle::root::TrustRoot;
 use crate::signature::check::{Outcome, Trust};
 use crate::signature::keys::TrustedKey;
 use cip::{AuthorityKind, ClusterImagePolicy};
+use kyverno::KyvernoPolicy;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,9 +34,11 @@ pub enum NoMatch {
     Warn,
 }
 
+/// Every admission policy given, by controller.
 pub struct ClusterPolicies {
     pub policies: Vec<ClusterImagePolicy>,
     pub no_match: NoMatch,
+    pub kyverno: Vec<KyvernoPolicy>,
 }
 
 /// What the cluster would do with one image.
@@ -35,14 +46,15 @@ pub struct ClusterPolicies {
 pub struct Decision {
     pub findings: Vec<Finding>,
     pub notes: Vec<String>,
-    /// `ClusterImagePolicy P, authority A` for each policy that admitted it.
+    /// `ClusterImagePolicy P, authority A` / `Kyverno ClusterPolicy P, rule R (…)` for each policy that
+    /// admitted it.
     pub admitted_by: Vec<String>,
 }
 
 impl ClusterPolicies {
     /// Reads every document of every file; `Err` (exit 2) names the file and document.
     pub fn load(files: &[PathBuf], root: Option<Arc<TrustRoot>>) -> Result<ClusterPolicies, String> {
-        let mut all = ClusterPolicies { policies: Vec::new(), no_match: NoMatch::Deny };
+        let mut all = ClusterPolicies { policies: Vec::new(), no_match: NoMatch::Deny, kyverno: Vec::new() };
         for path in files {
             let file = path.display().to_string();
             let bytes = std::fs::read(path).map_err(|e| format!("--cluster-policy {file}: {e}"))?;
@@ -52,8 +64,8 @@ impl ClusterPolicies {
                 all.add(doc, &format!("--cluster-policy {file} (document {})", i + 1), root.as_ref())?;
             }
         }
-        if all.policies.is_empty() {
-            return Err("--cluster-policy: no ClusterImagePolicy in the files given".into());
+        if all.policies.is_empty() && all.kyverno.is_empty() {
+            return Err("--cluster-policy: no ClusterImagePolicy or Kyverno policy in the files given".into());
         }
         Ok(all)
     }
@@ -73,8 +85,12 @@ impl ClusterPolicies {
                     Some(other) => return Err(format!("{at}: no-match-policy {other:?} is not allow, deny or warn")),
                 };
             }
+            ("kyverno.io/v1", "ClusterPolicy" | "Policy") => self.kyverno.push(KyvernoPolicy::parse(doc, at, root)?),
             (a, k) if a.starts_with("kyverno.io/") || a.starts_with("policies.kyverno.io/") => {
-                return Err(format!("{at}: Kyverno {k} is not evaluated yet; refusing it rather than passing images"));
+                return Err(format!(
+                    "{at}: Kyverno {k:?} ({a:?}) is not evaluated (only kyverno.io/v1 ClusterPolicy and Policy \
+                     verifyImages are); refusing it rather than passing images"
+                ));
             }
             (a, k) => return Err(format!("{at}: {k:?} ({a:?}) is not an admission policy this check reads")),
         }
@@ -85,13 +101,27 @@ impl ClusterPolicies {
     pub fn keys(&self) -> Vec<TrustedKey> {
         let authorities = self.policies.iter().flat_map(|p| &p.authorities);
         let trusts = authorities.filter_map(|a| if let AuthorityKind::Signed(t) = &a.kind { Some(t) } else { None });
-        trusts.flatten().flat_map(|(_, t)| t.keys.iter().cloned()).collect()
+        let mut keys: Vec<TrustedKey> = trusts.flatten().flat_map(|(_, t)| t.keys.iter().cloned()).collect();
+        keys.extend(self.kyverno.iter().flat_map(KyvernoPolicy::keys));
+        keys
     }
 
     /// Decides one image, known by `names` (tag and digest forms), whose own digest's signatures
     /// `verify(trust)` checks (cosign's rules: legacy `.sig`, payload digest only).
+    /// Every controller given decides: policy-controller when a `ClusterImagePolicy` was given, Kyverno when
+    /// one of its policies was.
     pub fn decide(&self, names: &[String], verify: &dyn Fn(&Trust) -> Outcome) -> Decision {
         let mut decision = Decision::default();
+        if !self.policies.is_empty() {
+            self.policy_controller(names, verify, &mut decision);
+        }
+        if !self.kyverno.is_empty() {
+            kyverno::decide(&self.kyverno, names, verify, self.policies.is_empty(), &mut decision);
+        }
+        decision
+    }
+
+    fn policy_controller(&self, names: &[String], verify: &dyn Fn(&Trust) -> Outcome, decision: &mut Decision) {
         let matching: Vec<&ClusterImagePolicy> = self.policies.iter().filter(|p| p.governs(names)).collect();
         if matching.is_empty() {
             let what = "no ClusterImagePolicy matches this image";
@@ -103,7 +133,7 @@ impl ClusterPolicies {
                 NoMatch::Allow => decision.notes.push(format!("{what}; no-match-policy allow admits it")),
                 NoMatch::Warn => decision.notes.push(format!("{what}; no-match-policy warn admits it with a warning")),
             }
-            return decision;
+            return;
         }
         for policy in matching {
             decision.notes.extend(policy.notes.iter().map(|n| format!("ClusterImagePolicy {}: {n}", policy.name)));
@@ -117,7 +147,6 @@ impl ClusterPolicies {
                 Err(f) => decision.findings.push(f),
             }
         }
-        decision
     }
 }
 

@@ -293,7 +293,7 @@ pub struct Common {
     pub policy: Option<PathBuf>,
     /// The cluster's admission policy (YAML, several documents): sigstore policy-controller
     /// ClusterImagePolicy with key, keyless (with --trusted-root) and static authorities, and its
-    /// config-policy-controller ConfigMap;
+    /// config-policy-controller ConfigMap; Kyverno ClusterPolicy/Policy verifyImages rules (keys, keyless);
     /// what cannot be decided offline fails the images it governs. Repeatable.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["keys", "policy", "signed_identity", "exact_repository", "rekor_keys", "certificate_identity_any", "certificate_oidc_issuer_any"], help_heading = "Trust")]
     pub cluster_policy: Vec<PathBuf>,

@@ -214,10 +214,14 @@ fn what_cannot_be_decided_offline_refuses_and_says_so() {
 
 #[test]
 fn documents_it_cannot_read_stop_the_run() {
-    let kyverno = "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: k\nspec: {}\n".to_string();
+    let kyverno = "apiVersion: kyverno.io/v2beta1\nkind: ClusterPolicy\nmetadata:\n  name: k\nspec: {}\n".to_string();
     let (code, _, out) = run(EXAMPLES, &[kyverno]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("Kyverno ClusterPolicy is not evaluated yet"), "{out}");
+    assert!(out.contains("Kyverno \"ClusterPolicy\" (\"kyverno.io/v2beta1\") is not evaluated"), "{out}");
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config-policy-controller\ndata: {}\n".to_string();
+    let (code, _, out) = run(EXAMPLES, &[config]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no ClusterImagePolicy or Kyverno policy in the files given"), "{out}");
     let dup =
         "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nkind: ClusterImagePolicy\n".to_string();
     let (code, _, out) = run(EXAMPLES, &[dup]);

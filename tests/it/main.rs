@@ -17,6 +17,7 @@ mod hangar_zip;
 mod import;
 mod interop;
 mod keyless;
+mod kyverno;
 mod layouts;
 mod messages;
 mod policy_parity;
