@@ -194,6 +194,7 @@ fn request(
         archive_options: ArchiveOptions {
             zstd_window_log_max: c.zstd_window_log_max,
             progress: show_progress.then(output::bytes_progress).flatten(),
+            spool: None,
         },
         outputs,
         command_line: std::env::args().collect(),
