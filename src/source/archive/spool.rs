@@ -110,8 +110,9 @@ fn folder_name() -> String {
 enum State {
     /// Room reserved, no file yet.
     Reserved,
+    /// The file, created new, written so far.
     Open(File),
-    /// Nothing (more) is written; the room was given back.
+    /// Why nothing (more) is written; no room is held.
     Failed(String),
     /// Finished: the file, if any, belongs to the tree now.
     Done,

@@ -104,6 +104,22 @@ fn an_entry_over_the_limit_is_not_spooled_and_says_why() {
 }
 
 #[test]
+fn a_write_error_never_fails_the_pass_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = spool_in(tmp.path(), ROOM);
+    std::fs::remove_dir(spool.dir()).unwrap();
+    let entries = entries();
+    let tree = open_at(tmp.path(), "bundle", &zstd_of(&entries), with_spool(&spool));
+    assert!(tree.0.damage.is_empty(), "{:?}", tree.0.damage);
+    let (name, _) = &entries[1];
+    let e = read_all(&tree, name).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{name}: not spooled: creating {}/", spool.dir().display())), "{e}");
+    assert!(e.contains("No such file or directory"), "{e}");
+    assert_eq!(spool.used(), 0, "no room held by files that are not there");
+    assert!(read_all(&tree, "index.json").unwrap() == entries[0].1, "what is kept in memory is still served");
+}
+
+#[test]
 fn the_spool_is_private_and_removed_with_its_last_holder() {
     let tmp = tempfile::tempdir().unwrap();
     let spool = spool_in(tmp.path(), ROOM);
