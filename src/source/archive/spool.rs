@@ -4,6 +4,7 @@
 //! only for `import`: a verification run has no spool and writes nothing.
 
 use std::fs::{DirBuilder, File, OpenOptions};
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Names tried for a fresh spool folder before giving up (each taken name is skipped, never reused).
 const ATTEMPTS: u32 = 64;
 
-/// Spool folders made by this process so far: part of the next one's name.
+/// Spool folder names made by this process so far: part of the next one.
 static FOLDERS: AtomicU64 = AtomicU64::new(0);
 
 /// A private folder (mode 0700, made fresh, never an existing one) holding at most `limit` bytes of
@@ -99,12 +100,12 @@ impl Drop for Spool {
     }
 }
 
-/// `airlock-spool-<pid>-<n>`: `n` mixes this process's count of spool folders with the clock, so a name
-/// taken by someone else is unlikely to be tried twice.
+/// `airlock-spool-<pid>-<n>`, `n` unpredictable: this process's count of spool folders and the clock, hashed
+/// with std's randomly keyed hasher, so no one can plant the next name ahead of time.
 fn folder_name() -> String {
     let count = FOLDERS.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("airlock-spool-{}-{:x}", std::process::id(), (count << 32) | u64::from(nanos))
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("airlock-spool-{}-{:016x}", std::process::id(), RandomState::new().hash_one((count, nanos)))
 }
 
 enum State {
