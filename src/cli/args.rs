@@ -137,6 +137,14 @@ pub struct Import {
     /// Verify, then print what would be pushed; nothing is sent.
     #[arg(long, help_heading = "Import")]
     pub dry_run: bool,
+    /// Where a compressed archive's blobs wait, in a private folder removed at the end, between their
+    /// hashing and their push [default: $TMPDIR, or /tmp].
+    #[arg(long, value_name = "DIR", help_heading = "Import")]
+    pub spool_dir: Option<PathBuf>,
+    /// At most this much is spooled, with a unit (`K`, `M`, `G`, `T`: powers of 1024); a blob that does not
+    /// fit is not imported, and says so.
+    #[arg(long, value_name = "SIZE", default_value = "64G", value_parser = parse_size, help_heading = "Import")]
+    pub spool_max: u64,
     /// Image list (hangar format): verify and import exactly these images and report those missing.
     #[arg(short = 'f', long = "file", help_heading = "Input")]
     pub file: Option<PathBuf>,
@@ -412,10 +420,36 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
     airlock::deadline::parse_duration(t)
 }
 
+/// `--spool-max`: a size with its unit (`512M`, `64G`); a bare number is refused, as for `--timeout`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let shift = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        "" => return Err(format!("give a unit: {t}M, {t}G")),
+        other => return Err(format!("unknown unit {other:?} (K, M, G or T)")),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("{t:?} is not a size (512M, 64G)"))?;
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("{t} is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn sizes_need_a_unit() {
+        assert_eq!(parse_size("64G"), Ok(64 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("10").unwrap_err(), "give a unit: 10M, 10G");
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
 
     #[test]
     fn timeout_needs_a_unit() {

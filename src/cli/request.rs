@@ -47,11 +47,28 @@ pub fn import(i: Import, debug: bool) -> Result<(Request, Presentation)> {
     let to = airlock::import::Import::parse_to(&i.to, i.dry_run).map_err(|e| anyhow!(e))?;
     let registry = registry_request(&i.registry, debug)?;
     let failed = i.failed.clone().map(FailedList::Explicit);
+    let spool = if i.dry_run { None } else { Some(spool(&i)?) };
     let (mut req, presentation) =
         request(i.common, Sources::Paths(i.paths), i.file, BlobMode::Verify, default_jobs(), failed, debug)?;
+    req.archive_options.spool = spool;
     let progress = presentation.progress.then(|| output::bytes_progress("pushing")).flatten();
     req.import = Some(ImportRequest { to, registry, progress });
     Ok((req, presentation))
+}
+
+/// The private folder a compressed archive's blobs are kept in between their hashing and their push: under
+/// `--spool-dir` (never inside a PATH: the bundle would hold it), at most `--spool-max` bytes.
+fn spool(i: &Import) -> Result<std::sync::Arc<airlock::source::archive::Spool>> {
+    let parent = i.spool_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let canonical = parent.canonicalize().with_context(|| format!("--spool-dir {}", parent.display()))?;
+    for p in &i.paths {
+        if p.is_dir() && p.canonicalize().is_ok_and(|p| canonical.starts_with(p)) {
+            bail!("--spool-dir {}: inside {}, a PATH being imported", parent.display(), p.display());
+        }
+    }
+    let spool = airlock::source::archive::Spool::new(&parent, i.spool_max)
+        .with_context(|| format!("--spool-dir {}", parent.display()))?;
+    Ok(std::sync::Arc::new(spool))
 }
 
 pub fn validate(mut v: Validate, debug: bool) -> Result<(Request, Presentation)> {
@@ -207,6 +224,7 @@ fn request(
         archive_options: ArchiveOptions {
             zstd_window_log_max: c.zstd_window_log_max,
             progress: show_progress.then(|| output::bytes_progress("hashing")).flatten(),
+            spool: None,
         },
         outputs,
         command_line: std::env::args().collect(),

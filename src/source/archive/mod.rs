@@ -7,12 +7,17 @@
 mod parts;
 mod plain;
 mod raw;
+mod spool;
+#[cfg(test)]
+mod spool_tests;
 mod stream;
 #[cfg(test)]
 mod stream_tests;
 
 use parts::PartsReader;
 pub use parts::{is_later_part, missing_first_part, parts};
+pub use spool::Spool;
+use spool::Spooled;
 
 use super::SourceError;
 use super::store::Files;
@@ -87,6 +92,8 @@ struct TarFile {
     /// Digest computed while streaming (compressed tar), with the algorithm its blob name asks for.
     digest: Option<Digest>,
     data: Option<Arc<Vec<u8>>>,
+    /// A compressed stream's file not kept in memory, read with a spool: where its copy is, or why not.
+    spooled: Option<Spooled>,
 }
 
 /// The files of one archive, after one pass.
@@ -99,6 +106,8 @@ pub struct ArchiveTree {
     file_sha256: OnceLock<Option<String>>,
     /// A plain tar's blobs are hashed on demand, after opening: where that pass reports.
     progress: Option<Progress>,
+    /// Where a compressed stream's files are copied (import only); held as long as the tree is.
+    spool: Option<Arc<Spool>>,
 }
 
 /// Called with (bytes read, total bytes) of a compressed archive as its one pass goes (a progress bar).
@@ -110,11 +119,15 @@ pub struct ArchiveOptions {
     /// Largest zstd window accepted, as log2 (SPEC §8: 27 by default).
     pub zstd_window_log_max: u32,
     pub progress: Option<Progress>,
+    /// `import` only: every file of a compressed stream that is not kept in memory is also copied here as
+    /// it is hashed, and read from here afterwards. `None` (the default, every verification run): nothing
+    /// is written. Random-access archives (plain tar) are never spooled: they are read again in place.
+    pub spool: Option<Arc<Spool>>,
 }
 
 impl Default for ArchiveOptions {
     fn default() -> Self {
-        ArchiveOptions { zstd_window_log_max: 27, progress: None }
+        ArchiveOptions { zstd_window_log_max: 27, progress: None, spool: None }
     }
 }
 
@@ -176,6 +189,7 @@ impl ArchiveTree {
             damage: Vec::new(),
             file_sha256: OnceLock::new(),
             progress: (kind == Kind::Tar).then(|| opts.progress.clone()).flatten(),
+            spool: (kind != Kind::Tar).then(|| opts.spool.clone()).flatten(),
         };
         match kind {
             Kind::Tar => tree.index_plain()?,
@@ -246,15 +260,24 @@ impl ArchiveTree {
             .clone()
     }
 
+    /// A file's bytes: kept in memory, else (compressed stream) its spooled copy, else (plain tar) where
+    /// it lies in the archive.
     fn open_file(&self, name: &str, file: &TarFile) -> Result<Box<dyn Read + Send + '_>, SourceError> {
         if let Some(data) = &file.data {
             return Ok(Box::new(io::Cursor::new(ArcBytes(data.clone()))));
         }
         if self.streamed {
-            return Err(SourceError::Malformed(format!(
-                "{name}: not kept from the compressed stream (not JSON, or over the {METADATA_LIMIT}-byte metadata \
-                 limit; {TOC_LIMIT} bytes for an index.json or manifest.json)"
-            )));
+            return match &file.spooled {
+                Some(Spooled::At(path)) => {
+                    let copy = File::open(path).map_err(|e| SourceError::Io(format!("{name}: spooled copy: {e}")))?;
+                    Ok(Box::new(copy.take(file.size)))
+                }
+                Some(Spooled::Not(why)) => Err(SourceError::Io(format!("{name}: not spooled: {why}"))),
+                None => Err(SourceError::Malformed(format!(
+                    "{name}: not kept from the compressed stream (not JSON, or over the {METADATA_LIMIT}-byte \
+                     metadata limit; {TOC_LIMIT} bytes for an index.json or manifest.json)"
+                ))),
+            };
         }
         let mut r = PartsReader::open(&self.parts).map_err(|e| SourceError::Io(format!("{}: {e}", self.location)))?;
         r.seek(SeekFrom::Start(file.offset)).map_err(|e| SourceError::Io(format!("{name}: {e}")))?;

@@ -32,7 +32,7 @@ impl ArchiveTree {
                 self.damaged(&name, SourceError::Malformed(format!("{name}: archive truncated inside this entry")));
                 break;
             }
-            pending.push((name, TarFile { size, offset, digest: None, data: None }));
+            pending.push((name, TarFile { size, offset, digest: None, data: None, spooled: None }));
         }
         drop(archive);
         if self.damage.is_empty() && !self.zero_blocks_at(data_end)? {

@@ -3,6 +3,7 @@
 //! archive's own SHA-256 is shared between them (see `raw`), so neither core waits for the other.
 
 use super::raw::{RAW_CHUNK, RAW_QUEUE, RawHash, Tee};
+use super::spool::SpoolWriter;
 use super::*;
 use std::io::BufRead;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -261,10 +262,15 @@ impl ArchiveTree {
         let keep = size <= limit && *retained + size <= RETAIN_LIMIT;
         let mut data: Vec<u8> = Vec::new();
         let mut first = None;
+        // import: what is not kept in memory is copied to the spool as it is hashed
+        let spool = self.spool.clone();
+        let mut copy = spool.as_deref().map(|s| s.writer(size));
         let read = hasher.consume_with(entry, buf, |chunk| {
             first = first.or(chunk.first().copied());
             if keep && (first == Some(b'{') || retainable(name)) {
                 data.extend_from_slice(chunk);
+            } else if let Some(copy) = copy.as_mut() {
+                copy.write(chunk);
             }
         });
         let read = match read {
@@ -294,7 +300,10 @@ impl ArchiveTree {
                 )),
             );
         }
-        Some(TarFile { size, offset: 0, digest: Some(hasher.finish()), data: keep_data.then(|| Arc::new(data)) })
+        // a file kept in memory has no copy: its writer, dropped unfinished, wrote nothing
+        let spooled = copy.filter(|_| !keep_data).map(SpoolWriter::finish);
+        let data = keep_data.then(|| Arc::new(data));
+        Some(TarFile { size, offset: 0, digest: Some(hasher.finish()), data, spooled })
     }
 
     /// After the last entry: the parser stops at the first zero block, and the second must follow it
@@ -385,6 +394,9 @@ impl ArchiveTree {
                         &name,
                         SourceError::Malformed(format!("{name}: duplicate entry with different content")),
                     );
+                }
+                if let (Some(spool), Some(Spooled::At(path))) = (&self.spool, &file.spooled) {
+                    spool.remove(path, file.size);
                 }
             }
         }

@@ -6,11 +6,11 @@ use super::*;
 use std::io::Write;
 
 /// Entries: name and bytes.
-type Entries = Vec<(String, Vec<u8>)>;
+pub(super) type Entries = Vec<(String, Vec<u8>)>;
 
 /// One small JSON file, then several entries larger than the decoded chunk and than the raw queue, of
 /// incompressible bytes (so a changed byte is caught by the frame checksum, not by the block decoder).
-fn entries() -> Entries {
+pub(super) fn entries() -> Entries {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let blobs = (0..5).map(|i| {
         let data: Vec<u8> = (0..(3 << 20) + i * 100_003)
@@ -28,10 +28,10 @@ fn entries() -> Entries {
 }
 
 /// The entry the damage tests break: the third blob.
-const BROKEN: usize = 3;
+pub(super) const BROKEN: usize = 3;
 
 /// The tar, and where each entry's data starts in it.
-fn tar_of(entries: &[(String, Vec<u8>)]) -> (Vec<u8>, Vec<usize>) {
+pub(super) fn tar_of(entries: &[(String, Vec<u8>)]) -> (Vec<u8>, Vec<usize>) {
     let mut builder = tar::Builder::new(Vec::new());
     let mut starts = Vec::new();
     for (name, data) in entries {
@@ -46,7 +46,7 @@ fn tar_of(entries: &[(String, Vec<u8>)]) -> (Vec<u8>, Vec<usize>) {
 }
 
 /// `bytes` as zstd frames (with checksums) cut at `cuts`; the compressed offset of each cut.
-fn zstd_frames(bytes: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<usize>) {
+pub(super) fn zstd_frames(bytes: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<usize>) {
     let mut out = Vec::new();
     let mut at = Vec::new();
     let mut from = 0;
@@ -91,7 +91,7 @@ fn every_entry_is_hashed_whole_in_gzip_and_zstd() {
 }
 
 /// Frames cut so that the first half of the broken entry (bar its first bytes) is a frame of its own.
-fn broken_entry_framed() -> (Entries, Vec<u8>, std::ops::Range<usize>) {
+pub(super) fn broken_entry_framed() -> (Entries, Vec<u8>, std::ops::Range<usize>) {
     let entries = entries();
     let (tar, starts) = tar_of(&entries);
     let (start, half) = (starts[BROKEN], entries[BROKEN].1.len() / 2);
