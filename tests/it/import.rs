@@ -51,6 +51,7 @@ fn cases(accept_anything: &Path) -> Vec<Case> {
             trust: strings(&["--policy", &accept_anything.to_string_lossy()]),
         },
         Case { name: "keyless", paths: &["keyless/bundle/"], trust: strings(KEYLESS) },
+        Case { name: "zarf", paths: &["zarf-package-airlock-test-amd64-0.0.1.tar.zst"], trust: key() },
     ]
 }
 
@@ -531,4 +532,46 @@ fn two_images_renamed_to_one_name_are_neither_imported() {
     assert!(out.line_for("registry.airlock.test/airlock/layers3:v1").unwrap().contains("imported as"));
     let oci = "application/vnd.oci.image.manifest.v1+json";
     assert_eq!(http(&reg.addr, "GET", "/v2/p/single/manifests/v1", &[("Accept", oci)], b"").unwrap().status, 404);
+}
+
+#[test]
+fn the_spool_is_bounded_private_and_gone_after_the_run() {
+    let reg = Registry::start(Mode::Plain);
+    let tmp = tempfile::tempdir().unwrap();
+    let spool_parent = tmp.path().join("spool");
+    std::fs::create_dir(&spool_parent).unwrap();
+    let haul = root().join(EXAMPLES).join("haul.tar.zst");
+    let key = root().join(EXAMPLES).join("sigstore.pub");
+    let to = format!("{}/s", reg.addr);
+    let base = strings(&["import", &haul.to_string_lossy(), "-p", &key.to_string_lossy(), "--to", &to]);
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter()
+            .cloned()
+            .chain(strings(&["--tls-verify=false", "--spool-dir", &spool_parent.to_string_lossy()]))
+            .chain(strings(extra))
+            .collect()
+    };
+    // a limit smaller than a layer: the images whose blobs did not fit are not imported, and say why
+    let (small, _) = run(&with(&["--spool-max", "1K"]), &[], None);
+    assert_eq!(small.code, 1, "{}", small.describe());
+    let line = small.line_for("registry.airlock.test/airlock/multi:v1").unwrap();
+    assert!(line.contains("not spooled: the spool limit of 1024 bytes was reached (raise --spool-max)"), "{line}");
+    let (out, _) = run(&with(&[]), &[], None);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let left: Vec<_> = std::fs::read_dir(&spool_parent).unwrap().collect();
+    assert!(left.is_empty(), "the spool folder is removed when the run ends: {left:?}");
+    // the spool never goes inside a PATH being imported
+    let bundle = tmp.path().join("bundle");
+    crate::common::copy_dir(&root().join(EXAMPLES).join("bundle"), &bundle);
+    let inside = strings(&[
+        "import",
+        &bundle.to_string_lossy(),
+        "--to",
+        &to,
+        "--spool-dir",
+        &bundle.join("blobs").to_string_lossy(),
+    ]);
+    let (refused, _) = run(&inside, &[], None);
+    assert_eq!(refused.code, 2, "{}", refused.describe());
+    assert!(refused.stderr.contains("a PATH being imported"), "{}", refused.stderr);
 }
