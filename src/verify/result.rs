@@ -60,6 +60,9 @@ pub struct ImageResult {
     pub platforms: Vec<PlatformResult>,
     pub errors: Vec<Finding>,
     pub notes: Vec<String>,
+    /// `--cluster-policy`: each policy (and its authority, or Kyverno rule and attestor) that admitted it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admitted_by: Vec<String>,
     /// Key files whose signatures were accepted.
     #[serde(skip)]
     pub signed_by: Vec<String>,
@@ -98,6 +101,7 @@ impl ImageResult {
             errors: Vec::new(),
             notes: Vec::new(),
             signed_by: Vec::new(),
+            admitted_by: Vec::new(),
             top: None,
             pushed: None,
         }

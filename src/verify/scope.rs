@@ -60,8 +60,9 @@ impl Walk<'_> {
             // in the report too: the audit record names what admitted the image
             self.result.note(format!("admitted by {by}"));
             if !self.result.signed_by.contains(&by) {
-                self.result.signed_by.push(by);
+                self.result.signed_by.push(by.clone());
             }
+            self.result.admitted_by.push(by);
         }
     }
 

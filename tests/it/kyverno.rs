@@ -351,6 +351,16 @@ fn both_controllers_must_admit() {
     assert_eq!(code, 0, "{out}");
     assert!(text(&r, SINGLE).contains("admitted by ClusterImagePolicy pc, authority k (key)"), "{out}");
     assert!(text(&r, SINGLE).contains("admitted by Kyverno ClusterPolicy kv, rule verify"), "{out}");
+    // the report's own field names both, in order, for the audit record
+    let by: Vec<String> = result(&r, SINGLE)["admitted_by"]
+        .as_array()
+        .expect("admitted_by")
+        .iter()
+        .map(|b| b.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(by.len(), 2, "{by:?}");
+    assert_eq!(by[0], "ClusterImagePolicy pc, authority k (key)");
+    assert!(by[1].starts_with("Kyverno ClusterPolicy kv, rule verify ("), "{by:?}");
     let (code, r, out) = run(EXAMPLES, &[cip.clone(), key_policy("kv", ENFORCE, ALL, &[OTHER])], &[]);
     assert_eq!((code, kind(&r, SINGLE).as_str()), (1, "bad-signature"), "{out}");
     assert!(text(&r, SINGLE).contains("admitted by ClusterImagePolicy pc"), "{out}");
