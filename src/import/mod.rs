@@ -95,8 +95,8 @@ pub struct ImportRequest {
 /// Progress of the push in bytes: (sent, planned).
 pub type Progress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
 
-/// A passed image's target name and graph, or why it cannot be imported.
-type Planned = Result<(DockerRef, Graph), Finding>;
+/// A passed image's target name and top digest, or why it cannot be imported.
+type Targeted = Result<(DockerRef, Digest), Finding>;
 
 /// State shared by the push jobs.
 struct Shared<'a> {
@@ -120,20 +120,27 @@ pub fn run(
     jobs: usize,
     progress: Option<Progress>,
 ) {
-    let mut plans: Vec<Option<Planned>> = results.iter().map(|r| r.passed().then(|| plan(source, import, r))).collect();
-    refuse_collisions(&mut plans);
-    let planned = plans.iter().flatten().flatten().map(|(_, g)| g.bytes()).sum();
+    // names first, for every image (cheap); each graph is read by the job that pushes it, so memory holds
+    // one graph per job, not one per image
+    let mut targets: Vec<Option<Targeted>> = results.iter().map(|r| r.passed().then(|| target(import, r))).collect();
+    refuse_collisions(&mut targets);
+    // the bar's total: the verified config and layer bytes (an index's other platforms and the signatures
+    // come on top)
+    let passed = results.iter().zip(&targets).filter(|(_, t)| matches!(t, Some(Ok(_))));
+    let planned = passed.flat_map(|(r, _)| &r.platforms).map(|p| p.bytes).sum();
     let shared =
         Shared { source, registry, placed: Mutex::new(HashMap::new()), sent: AtomicU64::new(0), planned, progress };
-    let work = |(result, plan): (&mut ImageResult, Option<Planned>)| {
-        let outcome = match plan {
+    let work = |(result, target): (&mut ImageResult, Option<Targeted>)| {
+        let outcome = match target {
             None => return,
             Some(Err(f)) => Err(f),
             Some(Ok(_)) if crate::interrupt::interrupted() => {
                 Err(Finding::new(Kind::Error, "not imported: interrupted"))
             }
-            Some(Ok((target, graph))) if import.dry_run => Ok((dry_run(&target, &graph), graph.unselected)),
-            Some(Ok((target, graph))) => push(&shared, &target, &graph).map(|p| (p, graph.unselected)),
+            Some(Ok((target, _))) => graph_of(source, result).and_then(|graph| match import.dry_run {
+                true => Ok((dry_run(&target, &graph), graph.unselected)),
+                false => push(&shared, &target, &graph).map(|p| (p, graph.unselected)),
+            }),
         };
         match outcome {
             Ok((pushed, unselected)) => {
@@ -150,7 +157,7 @@ pub fn run(
         }
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build();
-    let pairs = results.iter_mut().zip(plans);
+    let pairs = results.iter_mut().zip(targets);
     match pool {
         Ok(pool) => pool.install(|| pairs.collect::<Vec<_>>().into_par_iter().for_each(work)),
         Err(_) => pairs.for_each(work),
@@ -198,13 +205,11 @@ pub fn push_passed(
 
 /// Two different images that the renaming sends to one name (`a.io/x/app:v1` and `b.io/y/app:v1` with
 /// `--to REG/P`) would leave the tag to whichever is pushed last: neither is imported.
-fn refuse_collisions(plans: &mut [Option<Planned>]) {
+fn refuse_collisions(targets: &mut [Option<Targeted>]) {
     let mut by_name: HashMap<String, Vec<(usize, Digest)>> = HashMap::new();
-    for (i, plan) in plans.iter().enumerate() {
-        if let Some(Ok((target, graph))) = plan
-            && let Some(top) = graph.nodes.last()
-        {
-            by_name.entry(target.to_string()).or_default().push((i, top.desc.digest.clone()));
+    for (i, t) in targets.iter().enumerate() {
+        if let Some(Ok((target, top))) = t {
+            by_name.entry(target.to_string()).or_default().push((i, top.clone()));
         }
     }
     for (name, images) in by_name {
@@ -219,23 +224,29 @@ fn refuse_collisions(plans: &mut [Option<Planned>]) {
                 images.len(),
                 digests.join(", ")
             );
-            plans[*i] = Some(Err(Finding::new(Kind::Malformed, why)));
+            targets[*i] = Some(Err(Finding::new(Kind::Malformed, why)));
         }
     }
 }
 
-/// The target name and graph of one passed image.
-fn plan(source: &dyn Source, import: &Import, r: &ImageResult) -> Result<(DockerRef, Graph), Finding> {
+/// A passed image's name on the target and its top digest.
+fn target(import: &Import, r: &ImageResult) -> Targeted {
     let fail = |e: String| Finding::new(Kind::Error, format!("not imported: {e}"));
     let target = import.target(&r.reference).map_err(fail)?;
     let top = r.top.as_ref().ok_or_else(|| fail("its top manifest was not located".into()))?;
+    Ok((target, top.digest.clone()))
+}
+
+/// The graph of one passed image, read again from its source.
+fn graph_of(source: &dyn Source, r: &ImageResult) -> Result<Graph, Finding> {
+    let top = r.top.as_ref().ok_or_else(|| Finding::new(Kind::Error, "not imported: no top manifest"))?;
     let own = r.path.as_deref().and_then(|p| source.for_origin(p)).unwrap_or(source);
     let repo = r.names.first().and_then(|n| DockerRef::parse(n).ok());
     let verified: HashSet<Digest> = r.platforms.iter().map(|p| p.digest.clone()).collect();
     let mut graph = graph::collect(own, source, repo.as_ref(), top, &verified)
         .map_err(|e| e.finding(&format!("not imported: reading it again from {}", own.info().location)))?;
     graph.origin = r.path.clone();
-    Ok((target, graph))
+    Ok(graph)
 }
 
 fn dry_run(target: &DockerRef, graph: &Graph) -> Pushed {
