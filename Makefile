@@ -2,7 +2,7 @@
 CARGO ?= cargo
 AIRLOCK := target/debug/airlock
 
-.PHONY: all build demo test lint bench bench-archive bench-scale bench-remote bench-keyless fixtures clean fuzz dist
+.PHONY: all build demo test lint bench bench-archive bench-scale bench-remote bench-keyless bench-import fixtures clean fuzz dist
 
 all: build
 
@@ -36,7 +36,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# make bench runs the four benchmarks below in one run and ends with one table of their headline numbers
+# make bench runs the five benchmarks below in one run and ends with one table of their headline numbers
 # (bench/all.sh); each also runs alone. Never part of make test or CI; no number fails it.
 bench:
 	bench/all.sh
@@ -57,6 +57,11 @@ bench-remote:
 # N keyless-signed images verified offline: airlock -j default and -j 1 vs sigstore-python (BENCH_KEYLESS=100).
 bench-keyless:
 	bench/keyless.sh
+
+# airlock import -j 4 vs skopeo 1.18 copy (4 at a time) of one ~1 GiB OCI layout into a fresh loopback registry,
+# and the HEAD-only second import (BENCH_IMPORT_MIB=1024, BENCH_RUNS=3).
+bench-import:
+	bench/import.sh
 
 # Regenerates testdata/ with real signers (skopeo 1.18, cosign 2.5) and a local registry; needs root.
 fixtures:

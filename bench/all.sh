@@ -9,7 +9,7 @@ BENCH_TABLE=$(mktemp /tmp/airlock-bench-table.XXXXXX)
 trap 'rm -f "$BENCH_TABLE"' EXIT
 cargo build --release --quiet || exit 2
 export BENCH_NO_BUILD=1
-for bench in run scale remote keyless; do
+for bench in run scale remote keyless import; do
   echo "== bench/$bench.sh"
   bench/"$bench".sh || echo "bench/$bench.sh did not finish (exit $?): its rows are missing below"
   echo
@@ -20,3 +20,4 @@ awk -F'\t' '{printf "%-9s %-50s %9s %18s %8s %8s\n", $1, $2, $3, $4, $5, $6}' "$
 echo "ratio: archive rows = airlock time / yardstick time (tar.zst target <= 0.8, directory <= 0.6);"
 echo "scale rows = growth, seconds / seconds of the 2 000-image run (<= 10); registry = airlock / registry"
 echo "images/s (>= 0.9); keyless = sigstore-python seconds / airlock seconds"
+echo "import = skopeo seconds / airlock seconds (above 1: airlock is faster)"
